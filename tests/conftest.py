@@ -142,7 +142,7 @@ def start_live_server(env: ServerEnv, port: int, workers: int = 2) -> LiveServer
         try:
             if requests.get(f"{env.url}/health", timeout=2).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting (slow)
             pass
         time.sleep(0.2)
     server.stop()
@@ -157,3 +157,218 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Ite
     server = start_live_server(env, port)
     yield server
     server.stop()
+
+
+# --- the job engine: configs, apps and live servers on temporary stores ------------------
+# Used by tests/api/test_jobs*.py and tests/e2e/test_jobs*.py. Each app gets its own
+# folder and its own store: a SQLite file, or a fresh schema in a PostgreSQL database that
+# is created for the test session and dropped after it.
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CUT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+# Test-only processes (cut_processes.jobs.testing), never in the shipped config.
+JOB_TEST_PROCESSES = {
+    "sleep": {
+        "type": "process",
+        "allow_internal_requests": True,
+        "processor": {"name": "cut_processes.jobs.testing.SleepProcessor"},
+    },
+    "sleep-limited": {
+        "type": "process",
+        "processor": {"name": "cut_processes.jobs.testing.SleepProcessor", "timeout": 1},
+    },
+    "crash": {
+        "type": "process",
+        "allow_internal_requests": True,
+        "processor": {"name": "cut_processes.jobs.testing.CrashProcessor"},
+    },
+    "plain": {
+        "type": "process",
+        "processor": {"name": "cut_processes.jobs.testing.PlainProcessor"},
+    },
+}
+# Faster heartbeats and sweeps than production, so recovery tests finish in seconds.
+JOB_TEST_MANAGER = {"workers": 2, "heartbeat_interval": 0.5, "stale_after": 3}
+
+
+def write_jobs_config(folder: Path, connection: str, url: str, **manager) -> Path:
+    """The project's config with only processes (plus the test ones) and a temp job store."""
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    resources = {k: v for k, v in config["resources"].items() if v.get("type") == "process"}
+    config["resources"] = {**resources, **JOB_TEST_PROCESSES}
+    var_dir = folder / "var"
+    config["server"]["url"] = url
+    config["server"]["manager"] = {
+        "name": "cut_processes.jobs.CutManager",
+        "var_dir": str(var_dir),
+        "connection": connection,
+        "output_dir": str(var_dir / "results"),
+        **JOB_TEST_MANAGER,
+        **manager,
+    }
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = folder / "pygeoapi-config.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def jobs_openapi(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One OpenAPI document for every job test app (its content does not matter there)."""
+    from cut_processes.cli import write_openapi
+
+    folder = tmp_path_factory.mktemp("jobs-openapi")
+    config = write_jobs_config(folder, "", "http://localhost")
+    write_openapi(config, folder / "openapi.yml")
+    return folder / "openapi.yml"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL, dropped after the session.
+
+    Unreachable PostgreSQL fails the tests in CI (``CI=true``) and skips them elsewhere.
+    """
+    import secrets
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        reason = (
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({err}); "
+            "`make system-deps` starts the machine's PostgreSQL"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"cut_test_{secrets.token_hex(4)}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def postgres_schema_url(database_url: str) -> str:
+    """A new empty schema in the test database, as a URL whose search_path selects it."""
+    import secrets
+
+    import psycopg
+
+    schema = f"jobs_{secrets.token_hex(4)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{database_url}?options=-csearch_path%3D{schema}"
+
+
+@dataclass
+class JobsEnv:
+    """One job-engine deployment: config, store and folders (for an app or a server)."""
+
+    folder: Path
+    config: Path
+    openapi: Path
+    url: str
+    connection: str
+
+    @property
+    def var_dir(self) -> Path:
+        return self.folder / "var"
+
+    @property
+    def settings(self):
+        from pygeoapi.util import yaml_load
+
+        from cut_processes.jobs.config import EngineSettings
+
+        with self.config.open(encoding="utf-8") as fh:
+            return EngineSettings.from_manager_def(yaml_load(fh)["server"]["manager"])
+
+    def store(self):
+        from cut_processes.jobs.store import open_store
+
+        return open_store(self.settings.connection)
+
+    def server_env(self) -> ServerEnv:
+        return ServerEnv(self.var_dir, self.folder / "no-data", self.config, self.openapi, self.url)
+
+
+@pytest.fixture(scope="module")
+def make_jobs_env(tmp_path_factory: pytest.TempPathFactory, jobs_openapi: Path, request):
+    """``make_jobs_env(store, url=..., connection=None, **manager)`` -> JobsEnv.
+
+    ``store`` is "sqlite" or "postgresql"; ``connection`` reuses another env's store.
+    """
+
+    def make(store: str = "sqlite", url: str = "http://localhost",
+             connection: str | None = None, **manager) -> JobsEnv:
+        folder = tmp_path_factory.mktemp(f"jobs-{store}")
+        if connection is None:
+            if store == "postgresql":
+                connection = postgres_schema_url(request.getfixturevalue("postgres_url"))
+            else:
+                connection = str(folder / "var" / "jobs.db")
+        config = write_jobs_config(folder, connection, url, **manager)
+        return JobsEnv(folder, config, jobs_openapi, url, connection)
+
+    return make
+
+
+def create_jobs_app(env: JobsEnv):
+    """The suite's app on a job env (the supervisor starts with it, owned by this process)."""
+    from cut_processes.server import create_app
+
+    saved = dict(os.environ)
+    try:
+        os.environ["CUT_URL"] = env.url
+        application = create_app(env.config, env.openapi)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    application.config["TESTING"] = True
+    return application
+
+
+def stop_jobs_app(application) -> None:
+    """Stop the app's supervisor (its running jobs end failed as interrupted)."""
+    from pygeoapi import l10n
+
+    application.config["CUT_PYGEOAPI"].manager.shutdown()
+    # pygeoapi caches the first config it renders HTML with, per process and locale: drop
+    # this app's, or later apps (with other resources) would render with it.
+    l10n._cfg_cache.clear()
+
+
+@pytest.fixture()
+def make_jobs_app(make_jobs_env):
+    """``make_jobs_app(store, **manager)`` -> (app, env); supervisors stop after the test."""
+    apps = []
+
+    def make(store: str = "sqlite", **manager):
+        env = make_jobs_env(store, **manager)
+        application = create_jobs_app(env)
+        apps.append(application)
+        return application, env
+
+    yield make
+    for application in apps:
+        stop_jobs_app(application)
+
+
+def wait_until(probe, done, timeout: float = 30.0, interval: float = 0.05, what: str = ""):
+    """Call ``probe()`` until ``done(value)``; return the value or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not done(value):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or done}: {value!r}")
+        time.sleep(interval)
+        value = probe()
+    return value
+

@@ -28,11 +28,13 @@ def install(app: Flask) -> None:
     @app.after_request
     def _merge_conformance(response: Response) -> Response:
         extra = app.config.get(EXTRA_KEY)
+        # pygeoapi assigns a plain dict to ``response.headers``: read the header, not mimetype.
+        content_type = str(response.headers.get("Content-Type", ""))
         if (
             not extra
             or request.path.rstrip("/") != "/conformance"
             or response.status_code != 200
-            or response.mimetype != "application/json"
+            or "json" not in content_type
         ):
             return response
         body = json.loads(response.get_data())
