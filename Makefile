@@ -19,12 +19,13 @@ STAMP := $(VENV)/.installed
 # Run apt-get as root, or through sudo where there is one.
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: help serve test lint openapi demo bench venv system-deps clean
+.PHONY: help serve test lint openapi demo bench venv system-deps clean qgis-plugin test-qgis
 
 help:
 	@echo "make serve   start the server on the demo district at http://$(HOST):$(PORT)"
 	@echo "make test    run every test (installs what the tests need)"
-	@echo "make demo | openapi | bench | lint | clean"
+	@echo "make qgis-plugin  build the QGIS plugin zip ($(DIST)/cut_processing.zip)"
+	@echo "make demo | openapi | bench | lint | test-qgis | clean"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found (pyenv install 3.12 or set PYTHON=...)"; exit 1; }
@@ -35,13 +36,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests use: GDAL's command line tools (ogrinfo reads OAPIF).
+# Debian packages the tests use: GDAL's command line tools (ogrinfo reads OAPIF), and PostGIS
+# for the machine's PostgreSQL (the feature store tests run on PostGIS as well as GeoPackage).
 # The job engine's tests also need the machine's PostgreSQL on 127.0.0.1:5432: start it if it
 # is installed but not listening.
+PG_MAJOR = $(shell ls /etc/postgresql 2>/dev/null | sort -n | tail -n 1)
 system-deps:
 	@command -v ogrinfo >/dev/null 2>&1 || { \
 		echo "installing gdal-bin (for ogrinfo)"; \
 		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq gdal-bin >/dev/null; }
+	@$(QGIS_PYTHON) -c 'import qgis.core, pytest' >/dev/null 2>&1 || { \
+		echo "installing python3-qgis and python3-pytest (for the QGIS plugin tests)"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq python3-qgis python3-pytest >/dev/null; }
+	@if [ -n "$(PG_MAJOR)" ] && [ ! -f /usr/share/postgresql/$(PG_MAJOR)/extension/postgis.control ]; then \
+		echo "installing postgresql-$(PG_MAJOR)-postgis-3 (for the PostGIS feature store tests)"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq postgresql-$(PG_MAJOR)-postgis-3 >/dev/null; \
+	fi
 	@(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || { \
 		if [ -d /etc/postgresql ] && [ -n "$$(ls /etc/postgresql)" ]; then \
 			echo "starting PostgreSQL (for the job store tests)"; \
@@ -61,11 +71,31 @@ serve: $(STAMP)
 	$(BIN)/cut-twin serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients
 
 test: $(STAMP) system-deps
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-qgis
+
+# The QGIS plugin's tests: Debian's python3-qgis on the system Python (not the venv), headless,
+# against a live server they start with the venv's gunicorn (tests/qgis/conftest.py).
+QGIS_PYTHON ?= /usr/bin/python3
+test-qgis: $(STAMP) system-deps
+	QT_QPA_PLATFORM=offscreen $(QGIS_PYTHON) -m pytest -c tests/qgis/pytest.ini tests/qgis
+
+# The installable QGIS plugin: the plugin folder at the root of the zip
+# (QGIS: Plugins > Manage and Install Plugins > Install from ZIP).
+DIST ?= dist
+qgis-plugin:
+	@mkdir -p $(DIST)
+	@rm -f $(DIST)/cut_processing.zip
+	cd clients/qgis && python3 -c 'import pathlib, sys, zipfile; \
+		files = sorted(p for p in pathlib.Path("cut_processing").rglob("*") \
+			if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"); \
+		zf = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED); \
+		[zf.write(p, p.as_posix()) for p in files]; zf.close()' $(abspath $(DIST))/cut_processing.zip
+	@echo "$(DIST)/cut_processing.zip"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

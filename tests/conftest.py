@@ -372,3 +372,138 @@ def wait_until(probe, done, timeout: float = 30.0, interval: float = 0.05, what:
         value = probe()
     return value
 
+
+# --- importers and results collections (tests/unit/test_io_*, tests/realdata/test_import_*,
+# tests/api/test_publish*) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def io_shared_data() -> Path:
+    """``../shared/data`` (the real datasets); skips when absent, fails when absent in CI."""
+    if not SHARED_DATA.is_dir():
+        reason = f"real datasets not found at {SHARED_DATA} (see ARCHITECTURE.md, Data)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def io_results_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A results store with the empty results tables, for every app and server of the session.
+
+    The configuration serves ``floor-count-results`` from ``$CUT_RESULTS_STORE``; pygeoapi
+    describes the table when an app starts or the OpenAPI document is written, so it must
+    exist (``cut-twin serve`` creates it the same way). Without this the default
+    ``var/results.gpkg`` in the source tree would be used.
+    """
+    from cut_processes.processes.publish import ensure_results_collections
+
+    store = tmp_path_factory.mktemp("results") / "results.gpkg"
+    ensure_results_collections(store)
+    saved = os.environ.get("CUT_RESULTS_STORE")
+    os.environ["CUT_RESULTS_STORE"] = str(store)
+    yield store
+    if saved is None:
+        os.environ.pop("CUT_RESULTS_STORE", None)
+    else:
+        os.environ["CUT_RESULTS_STORE"] = saved
+
+
+# --- feature stores: hand-made features in a GeoPackage and in PostGIS ---------------------
+# Used by tests/unit/test_provider_*.py, tests/unit/test_store*.py and tests/api/test_features*.
+# The PostGIS database is created for the test session and dropped after it.
+
+from feature_store_data import (  # noqa: E402  (tests/ is on sys.path, as for this file)
+    POSTGIS_ADMIN_URL,
+    STORE_PLACES_FIELDS,
+    store_places,
+)
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """A fresh database with PostGIS on the machine's PostgreSQL, dropped after the session.
+
+    Unreachable PostgreSQL or missing PostGIS fails the tests in CI (``CI=true``) and skips them
+    elsewhere, with the reason.
+    """
+    import secrets
+
+    import psycopg
+
+    def unavailable(reason: str) -> None:
+        reason += "; `make system-deps` installs and starts PostgreSQL with PostGIS"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+    try:
+        admin = psycopg.connect(POSTGIS_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        unavailable(f"PostgreSQL is not reachable at {POSTGIS_ADMIN_URL} ({err})")
+    name = f"cut_features_{secrets.token_hex(4)}"
+    admin.execute(f"CREATE DATABASE {name}")
+    url = POSTGIS_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION postgis")
+        except psycopg.Error as err:
+            unavailable(f"PostGIS cannot be created in PostgreSQL ({err})")
+        yield url
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def store_gpkg_places(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A GeoPackage with the places table, written by cut_processes.io.store."""
+    from cut_processes.io.store import open_store
+
+    path = tmp_path_factory.mktemp("store-gpkg") / "places.gpkg"
+    open_store(path).replace_collection(
+        "places", store_places(), fields=STORE_PLACES_FIELDS, geometry_type="Geometry"
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgis_places(postgis_url: str) -> str:
+    """The PostGIS test database with the places table, written by cut_processes.io.store."""
+    from cut_processes.io.store import open_store
+
+    open_store(postgis_url).replace_collection(
+        "places", store_places(), fields=STORE_PLACES_FIELDS, geometry_type="Geometry"
+    )
+    return postgis_url
+
+
+@pytest.fixture(params=["geopackage", "postgis"])
+def store_places_location(request) -> str:
+    """The places table in each store: a GeoPackage path, then a postgresql:// URL."""
+    if request.param == "geopackage":
+        return request.getfixturevalue("store_gpkg_places")
+    return request.getfixturevalue("postgis_places")
+
+
+@pytest.fixture(scope="session")
+def postgis_live_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_dir: Path, postgis_url: str
+) -> Iterator[LiveServer]:
+    """A live server whose feature collections are read from PostGIS (``CUT_STORE``)."""
+    from cut_processes.io.store import load_demo_into
+
+    load_demo_into(postgis_url, demo_dir)
+    port = free_port()
+    folder = tmp_path_factory.mktemp("live-postgis")
+    env = make_server_env(folder, demo_dir, f"http://127.0.0.1:{port}")
+
+    class PostGISServerEnv(ServerEnv):
+        def environ(self) -> dict[str, str]:
+            return {**super().environ(), "CUT_STORE": postgis_url}
+
+    server = start_live_server(PostGISServerEnv(**vars(env)), port, workers=1)
+    yield server
+    server.stop()

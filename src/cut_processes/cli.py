@@ -43,10 +43,30 @@ def demo(seed: int, out_dir: str | None, force: bool) -> None:
     target = Path(out_dir) if out_dir else Settings.from_env().data_dir
     if not force and district_exists(target, seed):
         click.echo(f"demo district (seed {seed}) already in {target}")
+    else:
+        manifest = generate_district(target, seed)
+        counts = ", ".join(f"{k}={v}" for k, v in manifest.get("counts", {}).items())
+        click.echo(f"demo district (seed {seed}) written to {target}: {counts}")
+    load_district_into_store(target, always=True)
+
+
+def load_district_into_store(data_dir: Path, always: bool) -> None:
+    """With ``$CUT_STORE`` set, copy the demo district's layers into that store.
+
+    ``always`` false: only when a layer is missing there (what ``serve`` does on start).
+    """
+    location = os.environ.get("CUT_STORE")
+    if not location or not (data_dir / "district.gpkg").is_file():
         return
-    manifest = generate_district(target, seed)
-    counts = ", ".join(f"{k}={v}" for k, v in manifest.get("counts", {}).items())
-    click.echo(f"demo district (seed {seed}) written to {target}: {counts}")
+    from cut_processes.io.store import demo_layers, load_demo_into, open_store
+    from cut_processes.providers.postgis import safe_url
+
+    shown = safe_url(location) if location.startswith("postgres") else location
+    if not always and set(demo_layers(data_dir)) <= set(open_store(location).collections()):
+        return
+    counts = load_demo_into(location, data_dir)
+    listed = ", ".join(f"{k}={v}" for k, v in counts.items())
+    click.echo(f"demo district loaded into {shown}: {listed}")
 
 
 def write_openapi(config_path: Path, output: Path) -> bool:
@@ -63,11 +83,29 @@ def write_openapi(config_path: Path, output: Path) -> bool:
     return True
 
 
+def prepare_results_store() -> str:
+    """Create the empty tables of the results collections and export where they live.
+
+    pygeoapi describes every collection (fields) when it starts and when it writes the
+    OpenAPI document, so the results tables must exist before the first publication.
+    """
+    from cut_processes.processes.publish import (
+        ensure_results_collections,
+        results_store_location,
+    )
+
+    location = results_store_location()
+    os.environ["CUT_RESULTS_STORE"] = location
+    ensure_results_collections(location)
+    return location
+
+
 @main.command()
 @click.option("--config", default=None, help=CONFIG_HELP)
 @click.option("--output", default=str(COMMITTED_OPENAPI), show_default=True)
 def openapi(config: str | None, output: str) -> None:
     """Generate the OpenAPI document from the configuration."""
+    prepare_results_store()
     changed = write_openapi(_config_path(config), Path(output))
     click.echo(f"{output} {'written' if changed else 'up to date'}")
 
@@ -88,6 +126,8 @@ def serve(host: str, port: int, workers: int, threads: int, config: str | None, 
     if "CUT_DATA_DIR" not in os.environ and not district_exists(settings.data_dir, seed):
         click.echo(f"generating the demo district into {settings.data_dir} ...")
         generate_district(settings.data_dir, seed)
+    load_district_into_store(settings.data_dir, always=False)
+    prepare_results_store()
     url = os.environ.get("CUT_URL") or f"http://{host}:{port}"
     env = {**os.environ, "CUT_URL": url, "CUT_HOST": host, "CUT_PORT": str(port)}
     os.environ.update(env)
@@ -97,14 +137,21 @@ def serve(host: str, port: int, workers: int, threads: int, config: str | None, 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     env.update(PYGEOAPI_CONFIG=str(config_path), PYGEOAPI_OPENAPI=str(runtime_openapi))
     argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--timeout", "300",
-        "--graceful-timeout", "10",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "300",
+        "--graceful-timeout",
+        "10",
         "cut_processes.server:create_app()",
-    ]  # fmt: skip
+    ]
     click.echo(f"serving {url} (config {config_path})")
     os.execve(sys.executable, argv, env)
 
@@ -126,7 +173,9 @@ def _load_processor(config_path: Path, process_id: str) -> Any:
 @main.command()
 @click.argument("process_id")
 @click.option(
-    "--inputs", "inputs_file", required=True,
+    "--inputs",
+    "inputs_file",
+    required=True,
     help='JSON file with {"inputs": {...}} or the inputs object; - for stdin.',
 )
 @click.option("--output", "output_file", default=None, help="Result file [default: stdout].")
@@ -138,7 +187,10 @@ def run(
     """Run a process locally, without a server (href inputs may be local paths)."""
     from cut_processes.processes.base import InputError
 
-    processor = _load_processor(_config_path(config), process_id)
+    config_path = _config_path(config)
+    # Processes read collections and rasters through the configuration they run under.
+    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
+    processor = _load_processor(config_path, process_id)
     try:
         raw = sys.stdin.read() if inputs_file == "-" else Path(inputs_file).read_text("utf-8")
         request = json.loads(raw)
@@ -164,6 +216,205 @@ def run(
         click.echo(f"{mimetype} result written to {output_file}", err=True)
     else:
         sys.stdout.buffer.write(payload + (b"\n" if not payload.endswith(b"\n") else b""))
+
+
+# --- cut-twin import <format> ----------------------------------------------------------------
+
+
+@main.group("import")
+def import_group() -> None:
+    """Load real data into the feature store (one collection per import, replaced as a whole).
+
+    The store is --store, else $CUT_STORE, else the demo district's GeoPackage
+    ($CUT_DATA_DIR/district.gpkg). docs/data.md describes every format.
+    """
+
+
+def _run_import(
+    fmt_name: str,
+    sources: tuple[str, ...],
+    collection: str | None,
+    store: str | None,
+    **options: Any,
+) -> None:
+    from cut_processes.io.importers import FORMATS, default_store_location, write_result
+    from cut_processes.io.records import SHOWN_REJECTS, UnreadableFileError
+
+    fmt = FORMATS[fmt_name]
+    name = collection or fmt.default_collection
+    location = store or default_store_location()
+    options = {k: v for k, v in options.items() if v not in (None, ())}
+    try:
+        result = fmt.reader(list(sources), **options)
+    except UnreadableFileError as err:
+        raise click.ClickException(f"cannot import: {err}") from err
+    except (ValueError, RuntimeError) as err:  # SensorThingsError, bad options
+        raise click.ClickException(f"cannot import: {err}") from err
+    try:
+        written = write_result(result, name, location)
+    except (ValueError, OSError) as err:  # the store refused the records or is unreachable
+        message = f"cannot write collection {name!r} to {location}: {err}"
+        raise click.ClickException(message) from err
+    click.echo(
+        f"{fmt_name}: {written} features written to collection {name!r} in {location}; "
+        f"{len(result.rejected)} rejected, {len(result.repaired)} repaired"
+    )
+    for label, items in (("rejected", result.rejected), ("repaired", result.repaired)):
+        for ref, reason in items[:SHOWN_REJECTS]:
+            click.echo(f"  {label}: {ref}: {reason}")
+        if len(items) > SHOWN_REJECTS:
+            click.echo(f"  ... and {len(items) - SHOWN_REJECTS} more {label}")
+    if written == 0:
+        raise click.ClickException("nothing could be imported; the collection is unchanged")
+
+
+def _import_command(fmt_name: str, *extra: click.Option, source_arg: str = "paths"):
+    """A ``cut-twin import <fmt_name>`` command with the common options plus ``extra``."""
+    from cut_processes.io.importers import FORMATS
+
+    fmt = FORMATS[fmt_name]
+
+    def command(
+        sources: tuple[str, ...], collection: str | None, store: str | None, **options: Any
+    ) -> None:
+        _run_import(fmt_name, sources, collection, store, **options)
+
+    params: list[click.Parameter] = [
+        click.Argument(
+            [source_arg],
+            nargs=-1 if source_arg == "paths" else 1,
+            required=True,
+            type=click.Path(exists=True, dir_okay=False) if source_arg == "paths" else str,
+        ),
+        click.Option(
+            ["--collection"],
+            default=None,
+            help=f"Collection to replace [default: {fmt.default_collection}].",
+        ),
+        click.Option(
+            ["--store"],
+            default=None,
+            help="Store: a GeoPackage path or postgresql:// URL "
+            "[default: $CUT_STORE or $CUT_DATA_DIR/district.gpkg].",
+        ),
+        *extra,
+    ]
+
+    def callback(**kwargs: Any) -> None:
+        sources = kwargs.pop(source_arg)
+        sources = (sources,) if isinstance(sources, str) else sources
+        command(sources, kwargs.pop("collection"), kwargs.pop("store"), **kwargs)
+
+    cmd = click.Command(fmt_name, callback=callback, params=params, help=fmt.summary)
+    import_group.add_command(cmd)
+    return cmd
+
+
+_SRID = click.Option(
+    ["--srid", "source_srid"],
+    type=int,
+    default=None,
+    help="EPSG code of the coordinates when the file names none.",
+)
+_LICENCE = click.Option(
+    ["--licence"], default=None, help="Licence note for `source` [default: by the id prefix]."
+)
+_SOURCE = click.Option(["--source"], default=None, help="Text of the `source` field.")
+_import_command("citygml", _SRID, _LICENCE)
+_import_command("cityjson", _SRID, _LICENCE)
+_import_command("dipas-geojson", _SOURCE)
+_import_command(
+    "dipas-csv",
+    _SOURCE,
+    click.Option(["--project"], default=None, help="Name of the proceeding (not in the CSV)."),
+)
+_import_command("cimt")
+_import_command("munich-stations")
+_import_command(
+    "munich-counts",
+    click.Option(
+        ["--stations"],
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="munich_counting_stations.csv, to name the directions.",
+    ),
+)
+_import_command(
+    "station-geojson",
+    _SOURCE,
+    click.Option(
+        ["--point-tolerance", "point_tolerance_m"],
+        type=float,
+        default=None,
+        help="Metres within which the positions of a malformed Point are merged [default: 1].",
+    ),
+)
+_import_command("dbrad")
+_import_command(
+    "sensorthings",
+    _SOURCE,
+    click.Option(
+        ["--layer-name", "layer_names"],
+        multiple=True,
+        help="Keep datastreams with this properties.layerName (repeatable; default all).",
+    ),
+    click.Option(["--from", "time_from"], default=None, help="Observations from (ISO 8601)."),
+    click.Option(["--to", "time_to"], default=None, help="Observations before (ISO 8601)."),
+    click.Option(["--timeout"], type=float, default=None, help="Seconds per request [30]."),
+    click.Option(["--page-size"], type=int, default=None, help="$top per request [100]."),
+    source_arg="url",
+)
+
+
+# -- models: train and evaluate (cut_processes.ml.training) --------------------------------
+
+
+@main.command()
+@click.argument("model_id")
+@click.option("--data", default=None, help="Training data folder or file [default: per model].")
+@click.option(
+    "--out", "out_dir", default=None, help="Output folder [default: the shipped models folder]."
+)
+def train(model_id: str, data: str | None, out_dir: str | None) -> None:
+    """Train a model reproducibly (fixed seeds) and write <id>.onnx + <id>.card.json."""
+    import logging
+    import time
+
+    from cut_processes.ml.training import UnknownModelIdError
+    from cut_processes.ml.training import train as train_model
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = time.perf_counter()
+    try:
+        card = train_model(
+            model_id, Path(data) if data else None, Path(out_dir) if out_dir else None
+        )
+    except (UnknownModelIdError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from err
+    where = Path(out_dir) if out_dir else "the package models folder"
+    click.echo(
+        f"{card.id}@{card.version} written to {where} (sha256 {card.sha256[:12]}..., "
+        f"{time.perf_counter() - started:.0f} s)"
+    )
+    click.echo(json.dumps(card.raw.get("metrics", {}), indent=2, ensure_ascii=False)[:4000])
+
+
+@main.command()
+@click.argument("model_id")
+@click.option("--data", default=None, help="Evaluation data folder or file [default: per model].")
+def evaluate(model_id: str, data: str | None) -> None:
+    """Measure the served model (and its baseline, in the same run); print JSON metrics."""
+    from cut_processes.ml.registry import ModelIntegrityError, ModelNotFoundError
+    from cut_processes.ml.training import UnknownModelIdError
+    from cut_processes.ml.training import evaluate as evaluate_model
+
+    try:
+        metrics = evaluate_model(model_id, Path(data) if data else None)
+    except (UnknownModelIdError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from err
+    except (ModelNotFoundError, ModelIntegrityError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(json.dumps(metrics, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from cut_processes.demo.constants import (
     LICENCE,
     source_label,
 )
+from cut_processes.demo.contributions import build_contributions, write_contributions
 from cut_processes.demo.facades import select_facades, write_facades
 from cut_processes.demo.footprints import build_footprints
 from cut_processes.demo.layout import DISTRICTS, build_blocks
@@ -55,7 +56,8 @@ def _build(folder: Path, seed: int) -> dict:
         timings[name] = round(now - t, 2)
         t = now
 
-    rngs = np.random.default_rng(seed).spawn(9)
+    # Child i of spawn() is the same whatever the count: adding streams keeps the others.
+    rngs = np.random.default_rng(seed).spawn(10)
     terrain = Terrain.draw(rngs[0])
     grid = build_streets(terrain, rngs[1])
     blocks, added = build_blocks(grid, terrain.hang_line, rngs[2])
@@ -63,6 +65,7 @@ def _build(folder: Path, seed: int) -> dict:
     footprints = build_footprints(blocks, rngs[3])
     buildings = build_buildings(footprints, blocks, streets, rngs[4])
     select_facades(buildings, rngs[5])
+    contributions = build_contributions(streets, rngs[9])
     lap("vectors")
     trees = place_trees(streets, blocks, buildings, rngs[6])
     dtm = terrain.grid()
@@ -70,6 +73,7 @@ def _build(folder: Path, seed: int) -> dict:
     lap("rasters")
     source = source_label(seed)
     write_gpkg(folder / "district.gpkg", buildings, streets, source)
+    write_contributions(folder / "district.gpkg", contributions, source)
     write_geotiff(folder / "dtm.tif", dtm)
     write_geotiff(folder / "dsm.tif", dsm)
     lap("write")
@@ -93,12 +97,23 @@ def _build(folder: Path, seed: int) -> dict:
             "facade_images": sum(b.facade_image is not None for b in buildings),
             "buildings_with_hidden_storeys": sum(b.storeys_published is None for b in buildings),
             "trees": len(trees),
+            "contributions": len(contributions),
         },
         "districts": {d: sum(b.district == d for b in buildings) for d in DISTRICTS},
         "layers": {
-            "district.gpkg": ["buildings", "streets", "buildings_truth"],
+            "district.gpkg": [
+                "buildings",
+                "streets",
+                "buildings_truth",
+                "contributions",
+                "contributions_truth",
+            ],
         },
-        "hidden_truth": ["district.gpkg#buildings_truth", "facades/labels.json"],
+        "hidden_truth": [
+            "district.gpkg#buildings_truth",
+            "district.gpkg#contributions_truth",
+            "facades/labels.json",
+        ],
         "files": files,
         "source": "generated",
         "licence": LICENCE,

@@ -24,7 +24,7 @@ from cut_processes.demo.constants import (
     XMIN,
     YMAX,
 )
-from cut_processes.demo.roofs import roof_surface
+from cut_processes.demo.roofs import add_dormers, roof_surface
 from cut_processes.demo.trees import Trees
 
 #: Pixel-to-map transform of both rasters (north-up, 1 m pixels, origin at the NW corner).
@@ -79,6 +79,10 @@ def build_dsm(
         roof = roof_surface(
             b.polygon, b.roof_type, b.eaves_height, b.measured_height, xs[mask], ys[mask]
         )
+        if b.has_attic_storey:
+            roof = add_dormers(
+                b.polygon, b.eaves_height, b.measured_height, xs[mask], ys[mask], roof
+            )
         dsm[rows, cols][mask] = base + roof
     for x, y, h, r in zip(trees.x, trees.y, trees.height, trees.radius, strict=True):
         rows, cols = _window((x - r, y - r, x + r, y + r))

@@ -89,3 +89,37 @@ def roof_surface(
     else:  # hip, tent and anything else pitched
         t = by_distance()
     return eaves_height + rise * np.clip(t, 0.0, 1.0)
+
+
+#: Dormers of attic storeys: width along the roof and spacing (m), and the band of the roof
+#: slope they sit in, as fractions of the roof rise above the eaves.
+DORMER_WIDTH = 2.4
+DORMER_SPACING = 4.5
+DORMER_BAND = (0.12, 0.62)
+
+
+def add_dormers(
+    poly: Polygon,
+    eaves_height: float,
+    measured_height: float,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    roof: np.ndarray,
+) -> np.ndarray:
+    """The roof with dormers, as an attic storey needs them for daylight.
+
+    Dormers are flat-topped boxes at 70 % of the roof rise, in a row along the long axis on
+    the slope band :data:`DORMER_BAND`; they show in a DSM as they do in LoD2 models.
+    """
+    rise = measured_height - eaves_height
+    if rise <= 0.5 or xs.size == 0:
+        return roof
+    centre, along, _across, half_length, _half_width, _rect = _axes(poly)
+    s = (xs - centre[0]) * along[0] + (ys - centre[1]) * along[1] + half_length
+    relative = (roof - eaves_height) / rise
+    in_band = (relative >= DORMER_BAND[0]) & (relative <= DORMER_BAND[1])
+    # Whole dormers only, away from the gable ends.
+    in_row = (np.mod(s - 1.5, DORMER_SPACING) < DORMER_WIDTH) & (s > 1.5)
+    in_row &= s < 2 * half_length - 1.5
+    top = eaves_height + 0.7 * rise
+    return np.where(in_band & in_row, np.maximum(roof, top), roof)

@@ -181,9 +181,7 @@ class JobViews:
         if not isinstance(body["inputs"], dict):
             raise JobEngineError(errors.bad_request("'inputs' must be a JSON object"))
         if body.get("response", "raw") not in ("raw", "document"):
-            raise JobEngineError(
-                errors.bad_request("'response' must be 'raw' or 'document'")
-            )
+            raise JobEngineError(errors.bad_request("'response' must be 'raw' or 'document'"))
         subscriber = body.get("subscriber")
         if subscriber is not None:
             if not isinstance(subscriber, dict) or not isinstance(

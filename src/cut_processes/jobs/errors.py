@@ -144,7 +144,9 @@ def time_limit(process_id: str, seconds: float) -> Problem:
 
 def interrupted() -> Problem:
     return Problem(
-        500, BLANK, _title(500),
+        500,
+        BLANK,
+        _title(500),
         "interrupted: the server stopped or restarted while the job ran; submit it again.",
     )
 

@@ -449,9 +449,7 @@ class CutManager(BaseManager):
         final = self.wait(job_id, self.settings.sync_timeout)
         if final is None or final["status"] not in FINAL:
             url = f"/jobs/{job_id}"
-            raise _PygeoapiFacingError(
-                errors.sync_timeout(job_id, self.settings.sync_timeout, url)
-            )
+            raise _PygeoapiFacingError(errors.sync_timeout(job_id, self.settings.sync_timeout, url))
         if final["status"] == SUCCESSFUL:
             mimetype, result = self.get_job_result(job_id)
             if requested_response == "document":

@@ -70,7 +70,8 @@ def job_links(job: dict[str, Any], base_url: str) -> list[dict[str, str]]:
                 "href": f"{job_url}/results?f=json",
                 "rel": RESULTS_REL,
                 "type": job.get("mimetype") or "application/json",
-                "title": "Results of this job" if job["status"] == SUCCESSFUL
+                "title": "Results of this job"
+                if job["status"] == SUCCESSFUL
                 else "Why this job failed",
             }
         )

@@ -321,10 +321,7 @@ class _SQLJobStore(JobStore):
         values = _encode(job)
         columns = list(values)
         if max_queued is None:
-            sql = (
-                f"INSERT INTO {TABLE} ({', '.join(columns)}) "
-                f"VALUES ({self._marks(columns)})"
-            )
+            sql = f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({self._marks(columns)})"
             self._execute(sql, [values[c] for c in columns])
             return True
         sql = (
@@ -393,7 +390,9 @@ class _SQLJobStore(JobStore):
         where: list[str] = []
         params: list[Any] = []
         for column, values in (
-            ("process_id", flt.process_ids), ("status", flt.statuses), ("type", flt.types)
+            ("process_id", flt.process_ids),
+            ("status", flt.statuses),
+            ("type", flt.types),
         ):
             if values:
                 where.append(f"{column} IN ({self._marks(values)})")

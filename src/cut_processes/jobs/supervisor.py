@@ -237,7 +237,8 @@ class Supervisor:
             conf = self.processes.get(job["process_id"])
             if conf is None:
                 self._finish_without_worker(
-                    job, errors.no_such_process(job["process_id"]),
+                    job,
+                    errors.no_such_process(job["process_id"]),
                 )
                 continue
             process = self.ctx.Process(

@@ -59,12 +59,18 @@ class SleepProcessor(CutProcessor):
             "seconds": _number("Seconds to sleep", 1),
             "result_bytes": _number("Size of a binary result instead of JSON", 0, 10**8),
             "partial": {
-                "title": "Write a partial output", "description": "into the job folder",
-                "minOccurs": 0, "maxOccurs": 1, "schema": {"type": "boolean", "default": False},
+                "title": "Write a partial output",
+                "description": "into the job folder",
+                "minOccurs": 0,
+                "maxOccurs": 1,
+                "schema": {"type": "boolean", "default": False},
             },
             "label": {
-                "title": "Label", "description": "returned as is", "minOccurs": 0,
-                "maxOccurs": 1, "schema": {"type": "string", "default": ""},
+                "title": "Label",
+                "description": "returned as is",
+                "minOccurs": 0,
+                "maxOccurs": 1,
+                "schema": {"type": "string", "default": ""},
             },
         },
     )
@@ -99,15 +105,22 @@ class CrashProcessor(CutProcessor):
         "Fails on purpose.",
         {
             "mode": {
-                "title": "How to fail", "description": "input, too-large, error, exit, kill",
-                "minOccurs": 1, "maxOccurs": 1,
-                "schema": {"type": "string",
-                           "enum": ["input", "too-large", "error", "exit", "kill"]},
+                "title": "How to fail",
+                "description": "input, too-large, error, exit, kill",
+                "minOccurs": 1,
+                "maxOccurs": 1,
+                "schema": {
+                    "type": "string",
+                    "enum": ["input", "too-large", "error", "exit", "kill"],
+                },
             },
             "after": _number("Seconds before failing", 0),
             "secret": {
-                "title": "Data that must not leak", "description": "quoted by the error",
-                "minOccurs": 0, "maxOccurs": 1, "schema": {"type": "string", "default": ""},
+                "title": "Data that must not leak",
+                "description": "quoted by the error",
+                "minOccurs": 0,
+                "maxOccurs": 1,
+                "schema": {"type": "string", "default": ""},
             },
         },
     )

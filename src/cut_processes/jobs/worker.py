@@ -58,8 +58,7 @@ def die_with_parent() -> None:
 def allows_internal_requests(process_conf: dict[str, Any]) -> bool:
     processor_def = process_conf.get("processor") or {}
     return bool(
-        process_conf.get("allow_internal_requests")
-        or processor_def.get("allow_internal_requests")
+        process_conf.get("allow_internal_requests") or processor_def.get("allow_internal_requests")
     )
 
 

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from cut_processes import __version__
+from cut_processes.io.inputs import InputProblem
 
 LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class CutProcessor(BaseProcessor):
     def __init__(self, processor_def: dict[str, Any]):
         # pygeoapi mutates the metadata it is given: every instance gets its own copy.
         super().__init__(processor_def, copy.deepcopy(self.PROCESS_METADATA))
+        # The process's block of the configuration (rasters, allowed hrefs, ...).
+        self.processor_def = processor_def
         self._progress_callback: ProgressCallback | None = None
         # Under `cut-twin run`, href inputs may also name local files.
         self.allow_local_paths = bool(processor_def.get("allow_local_paths", False))
@@ -123,7 +126,10 @@ class CutProcessor(BaseProcessor):
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
         started = utc_now()
         inputs = self.check_inputs(data)
-        result = self.run(inputs)
+        try:
+            result = self.run(inputs)
+        except InputProblem as problem:  # raised in io/ and analysis/, named for the user
+            raise InputError(problem.input_name, problem.problem) from problem
         if isinstance(result, dict):
             result.setdefault("provenance", self.provenance(inputs, started))
         return "application/json", result

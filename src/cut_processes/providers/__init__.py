@@ -1,5 +1,11 @@
-"""pygeoapi feature providers of the suite."""
+"""pygeoapi feature providers of the suite: one provider, two stores (GeoPackage, PostGIS).
 
-from cut_processes.providers.geopackage import GeoPackageProvider
+``FeatureProvider`` is the provider; ``GeoPackageProvider`` is its former name (it reads
+GeoPackages when no ``store`` URL is configured, as before).
+"""
 
-__all__ = ["GeoPackageProvider"]
+from cut_processes.providers.feature import FeatureProvider
+
+GeoPackageProvider = FeatureProvider
+
+__all__ = ["FeatureProvider", "GeoPackageProvider"]

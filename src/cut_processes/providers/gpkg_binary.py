@@ -1,4 +1,5 @@
-"""GeoPackage geometry blobs ("GeoPackageBinary", OGC 12-128r19 section 2.1.3) to shapely.
+"""GeoPackage geometry blobs ("GeoPackageBinary", OGC 12-128r19 section 2.1.3) to and from
+shapely, and the SQLite functions the GeoPackage store registers on its connections.
 
 A blob is a header followed by standard WKB::
 
@@ -6,10 +7,16 @@ A blob is a header followed by standard WKB::
 
 Flags: bit 0 byte order of the header numbers, bits 1-3 the envelope indicator (0: none,
 1: xy, 2: xyz, 3: xym, 4: xyzm), bit 4 empty geometry, bit 5 extended (non-standard WKB).
+
+SQL functions (deterministic; NULL and empty geometries give NULL or never match):
+``blob_intersects_box`` (the exact part of ``bbox``), ``blob_relates`` (the exact part of the
+CQL2 spatial functions, on the rows the R-tree pre-selects; the literal is decoded and prepared
+once per query) and the ``ST_MinX``... functions that GeoPackage R-tree triggers call.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -92,3 +99,138 @@ def blob_intersects_box(
             return 1
     geometry = shapely.from_wkb(wkb)
     return int(shapely.intersects(geometry, shapely.box(minx, miny, maxx, maxy)))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+# Flags of the blobs we write: little-endian header numbers (bit 0) and an xy envelope
+# (indicator 1, bits 1-3); the empty flag (bit 4) for empty geometries.
+_WRITE_FLAGS_ENVELOPE = 0x01 | (1 << 1)
+_WRITE_FLAGS_POINT = 0x01
+_POINT_TYPE_ID = 0
+
+
+def blobs_from_geometries(geometries: Sequence, srs_id: int) -> list[bytes | None]:
+    """GeoPackage blobs for an array of shapely geometries (``None`` stays SQL NULL).
+
+    Standard GeoPackageBinary, little-endian, ISO WKB (so 3D geometries keep their z); every
+    geometry except points carries its xy envelope, as GDAL writes it. Empty geometries get
+    the empty flag. The WKB of all geometries is written in one vectorised call.
+    """
+    geometries = np.asarray(geometries, dtype=object)
+    if not len(geometries):
+        return []
+    wkbs = shapely.to_wkb(geometries, flavor="iso", byte_order=1)
+    bounds = shapely.bounds(geometries)
+    type_ids = shapely.get_type_id(geometries)
+    empty = shapely.is_empty(geometries)
+    header_srs = struct.pack("<i", srs_id)
+    blobs: list[bytes | None] = []
+    for wkb, box, type_id, is_empty in zip(
+        wkbs.tolist(), bounds.tolist(), type_ids.tolist(), empty.tolist(), strict=True
+    ):
+        if wkb is None:
+            blobs.append(None)
+        elif is_empty:
+            blobs.append(b"GP\x00" + bytes([_WRITE_FLAGS_POINT | _EMPTY_FLAG]) + header_srs + wkb)
+        elif type_id == _POINT_TYPE_ID:
+            blobs.append(b"GP\x00" + bytes([_WRITE_FLAGS_POINT]) + header_srs + wkb)
+        else:
+            minx, miny, maxx, maxy = box
+            envelope = struct.pack("<4d", minx, maxx, miny, maxy)
+            blobs.append(b"GP\x00" + bytes([_WRITE_FLAGS_ENVELOPE]) + header_srs + envelope + wkb)
+    return blobs
+
+
+def blob_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, miny, maxx, maxy) of one blob: from its envelope, else from its geometry.
+
+    ``None`` for NULL and empty geometries.
+    """
+    wkb = wkb_of(blob)
+    if wkb is None:
+        return None
+    envelope = envelope_of(blob)
+    if envelope is not None:
+        return envelope
+    geometry = shapely.from_wkb(wkb)
+    if geometry.is_empty:
+        return None
+    minx, miny, maxx, maxy = geometry.bounds
+    return minx, miny, maxx, maxy
+
+
+# The SQL functions that the GeoPackage R-tree triggers call (GDAL and SpatiaLite provide them;
+# a plain sqlite3 connection that writes to a features table needs them too).
+
+
+def st_is_empty(blob: bytes | None) -> int | None:
+    if blob is None:
+        return None
+    return int(blob_bounds(blob) is None)
+
+
+def _bound(index: int):
+    def function(blob: bytes | None) -> float | None:
+        bounds = blob_bounds(blob)
+        return None if bounds is None else bounds[index]
+
+    return function
+
+
+GEOPACKAGE_TRIGGER_FUNCTIONS = {
+    "ST_IsEmpty": st_is_empty,
+    "ST_MinX": _bound(0),
+    "ST_MinY": _bound(1),
+    "ST_MaxX": _bound(2),
+    "ST_MaxY": _bound(3),
+}
+
+
+# --- exact spatial predicates -------------------------------------------------------------
+
+SPATIAL_PREDICATES = {
+    "intersects": shapely.intersects,
+    "disjoint": shapely.disjoint,
+    "contains": shapely.contains,
+    "within": shapely.within,
+    "touches": shapely.touches,
+    "crosses": shapely.crosses,
+    "overlaps": shapely.overlaps,
+    "equals": shapely.equals,
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _literal(wkb: bytes) -> shapely.Geometry:
+    """The literal geometry of a filter, decoded and prepared once per query (not per row)."""
+    geometry = shapely.from_wkb(wkb)
+    shapely.prepare(geometry)
+    return geometry
+
+
+def blob_relates(
+    predicate: str, blob: bytes | None, literal_wkb: bytes, distance: float | None = None
+) -> int | None:
+    """Whether the geometry of one blob stands in ``predicate`` to a literal geometry.
+
+    ``predicate`` is one of :data:`SPATIAL_PREDICATES` (the row's geometry first: 'within'
+    means the row lies within the literal) or 'dwithin' (distance <= ``distance``, in the
+    units of the storage CRS). Registered as a deterministic SQLite function; returns NULL for
+    NULL and empty geometries, as SQL predicates on NULL do.
+    """
+    wkb = wkb_of(blob)
+    if wkb is None:
+        return None
+    geometry = shapely.from_wkb(wkb)
+    if geometry.is_empty:
+        return None
+    literal = _literal(literal_wkb)
+    if predicate == "dwithin":
+        return int(shapely.dwithin(literal, geometry, distance))
+    # Prepared literal on the left: the predicate is mirrored where it is not symmetric.
+    if predicate == "within":
+        return int(shapely.contains(literal, geometry))
+    if predicate == "contains":
+        return int(shapely.within(literal, geometry))
+    return int(SPATIAL_PREDICATES[predicate](literal, geometry))

@@ -21,6 +21,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from cut_processes.providers import http as features_http
 from cut_processes.server import conformance
 from cut_processes.server.health import health_report
 from cut_processes.settings import Settings
@@ -142,6 +143,12 @@ def create_app(
         Path(output_dir).mkdir(parents=True, exist_ok=True)
 
     conformance.install(app)
+    # OGC API - Features: CQL2 filters (parsing, errors that name the problem), transactions
+    # (405 on read-only collections, PATCH), the conformance classes QGIS checks before it
+    # sends filters, and rel="conformance" in both spellings on the landing page.
+    # See cut_processes/providers/http.py.
+    features_http.install(app, module.api_)
+    conformance.declare_conformance(app, *features_http.conformance_classes(module.api_.config))
     # Plugins (the job engine, providers) hook their routes and conformance classes in here.
     register = getattr(module.api_.manager, "register_routes", None)
     if register is not None:
