@@ -36,21 +36,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests use: GDAL's command line tools (ogrinfo reads OAPIF), and PostGIS
+# Debian packages the tests use, installed in one go when missing: GDAL's command line tools
+# (ogrinfo reads OAPIF), Chromium (renders the HTML pages), python3-qgis (the QGIS plugin and
+# QGIS's OAPIF provider), and PostGIS
 # for the machine's PostgreSQL (the feature store tests run on PostGIS as well as GeoPackage).
 # The job engine's tests also need the machine's PostgreSQL on 127.0.0.1:5432: start it if it
 # is installed but not listening.
 PG_MAJOR = $(shell ls /etc/postgresql 2>/dev/null | sort -n | tail -n 1)
 system-deps:
-	@command -v ogrinfo >/dev/null 2>&1 || { \
-		echo "installing gdal-bin (for ogrinfo)"; \
-		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq gdal-bin >/dev/null; }
-	@$(QGIS_PYTHON) -c 'import qgis.core, pytest' >/dev/null 2>&1 || { \
-		echo "installing python3-qgis and python3-pytest (for the QGIS plugin tests)"; \
-		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq python3-qgis python3-pytest >/dev/null; }
-	@if [ -n "$(PG_MAJOR)" ] && [ ! -f /usr/share/postgresql/$(PG_MAJOR)/extension/postgis.control ]; then \
-		echo "installing postgresql-$(PG_MAJOR)-postgis-3 (for the PostGIS feature store tests)"; \
-		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq postgresql-$(PG_MAJOR)-postgis-3 >/dev/null; \
+	@missing=""; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	$(QGIS_PYTHON) -c 'import qgis.core, pytest' >/dev/null 2>&1 || missing="$$missing python3-qgis python3-pytest"; \
+	if [ -n "$(PG_MAJOR)" ] && [ ! -f /usr/share/postgresql/$(PG_MAJOR)/extension/postgis.control ]; then \
+		missing="$$missing postgresql-$(PG_MAJOR)-postgis-3"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages the tests use:$$missing"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; \
 	fi
 	@(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || { \
 		if [ -d /etc/postgresql ] && [ -n "$$(ls /etc/postgresql)" ]; then \

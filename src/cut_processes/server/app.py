@@ -22,7 +22,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from cut_processes.providers import http as features_http
-from cut_processes.server import conformance
+from cut_processes.server import conformance, offline
 from cut_processes.server.health import health_report
 from cut_processes.settings import Settings
 
@@ -127,11 +127,14 @@ def create_app(
         # Method, path, status and duration only: bodies may hold personal data.
         started = g.get("cut_started")
         millis = (time.perf_counter() - started) * 1000 if started else -1.0
+        # Query parameter names only: values (filters, ids) may hold personal data.
+        names = ",".join(sorted(request.args.keys()))
         LOGGER.info(
-            "%s %s %s %d %.1fms",
+            "%s %s %s%s %d %.1fms",
             request.remote_addr,
             request.method,
             request.path,
+            f" ?{names}" if names else "",
             response.status_code,
             millis,
         )
@@ -153,6 +156,8 @@ def create_app(
     register = getattr(module.api_.manager, "register_routes", None)
     if register is not None:
         register(app, module.api_)
+
+    offline.install(app, module.api_.config["server"]["url"])
 
     @app.get("/health")
     def _health() -> Response:
