@@ -100,6 +100,7 @@ qgis-plugin:
 	@echo "$(DIST)/cut_processing.zip"
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run_all.py
 
 clean:

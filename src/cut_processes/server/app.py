@@ -22,7 +22,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from cut_processes.providers import http as features_http
-from cut_processes.server import conformance, offline
+from cut_processes.server import conformance, models, offline
 from cut_processes.server.health import health_report
 from cut_processes.settings import Settings
 
@@ -157,6 +157,7 @@ def create_app(
     if register is not None:
         register(app, module.api_)
 
+    models.install(app, module.api_.config["server"]["url"])
     offline.install(app, module.api_.config["server"]["url"])
 
     @app.get("/health")
