@@ -100,3 +100,38 @@ def test_shape_of_an_l_shaped_footprint():
     assert shape["footprint_area"].tolist() == [175, 16]
     assert shape["compactness"][1] == pytest.approx(np.pi / 4)
     assert shape["compactness"][0] < shape["compactness"][1]
+
+
+def test_combine_evidence_per_method():
+    nan = [np.nan, np.nan]
+    height = np.array([[0.9, 0.1], [0.2, 0.8], nan, nan])
+    facade = np.array([[0.6, 0.4], nan, [0.3, 0.7], nan])
+    has_height = np.array([True, True, False, False])
+    probs, used = floors.combine_evidence("auto", height, facade, has_height)
+    assert used.tolist() == ["fusion", "height", "facade", "none"]
+    assert probs[1].tolist() == [0.2, 0.8]
+    assert probs[0, 0] > 0.9  # agreeing evidence, surer than either
+    _, used = floors.combine_evidence("height", height, facade, has_height)
+    assert used.tolist() == ["height", "height", "none", "none"]
+    _, used = floors.combine_evidence("facade", height, facade, has_height)
+    assert used.tolist() == ["facade", "none", "facade", "none"]
+    _, used = floors.combine_evidence("fusion", height, facade, has_height)
+    assert used.tolist() == ["fusion", "none", "none", "none"]
+    _, used = floors.combine_evidence("auto", height, None, has_height)
+    assert used.tolist() == ["height", "height", "none", "none"]
+
+
+def test_floor_summary_counts_agreement_and_floor_area():
+    summary = floors.floor_summary(
+        footprint_area=np.array([100.0, 200.0, 50.0, 10.0]),
+        known_storeys=np.array([3, np.nan, 2, np.nan]),
+        estimated=np.array([3, 4, 1, np.nan]),
+        used=np.array(["height", "fusion", "height", "none"], dtype=object),
+        needs_review=np.array([False, False, True, True]),
+    )
+    assert summary["per_method"] == {"fusion": 1, "height": 2, "none": 1}
+    assert summary["known_storeys"] == 2
+    assert summary["agreement_rate"] == 0.5
+    assert summary["needs_review"] == 2
+    # known storeys count where known: 100*3 + 200*4 + 50*2; the unestimated one adds nothing
+    assert summary["gross_floor_area_m2"] == 1200.0

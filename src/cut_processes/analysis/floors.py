@@ -267,3 +267,67 @@ def fuse(
     both = h_ok & f_ok
     out[both] = product[both]
     return out
+
+
+def combine_evidence(
+    method: str,
+    height: np.ndarray,
+    facade: np.ndarray | None,
+    has_height: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per building, which evidence counts and its storey probabilities.
+
+    :param method: ``auto`` (whatever each building has), ``height``, ``facade``, or
+        ``fusion`` (only buildings with both).
+    :param height: height model probabilities (NaN rows: no height evidence).
+    :param facade: facade model probabilities on the same classes, or None.
+    :returns: (probabilities, method used per building: height, facade, fusion or none).
+    """
+    n = len(height)
+    h_ok = has_height & ~np.isnan(height).any(axis=1)
+    f_ok = (~np.isnan(facade).any(axis=1)) if facade is not None else np.zeros(n, dtype=bool)
+    used = np.full(n, "none", dtype=object)
+    probs = np.full_like(height, np.nan)
+    if method in ("auto", "height"):
+        probs[h_ok] = height[h_ok]
+        used[h_ok] = "height"
+    if method in ("auto", "facade") and facade is not None:
+        only_facade = f_ok & (~h_ok if method == "auto" else np.ones(n, dtype=bool))
+        probs[only_facade] = facade[only_facade]
+        used[only_facade] = "facade"
+    if method in ("auto", "fusion") and facade is not None:
+        both = h_ok & f_ok
+        probs[both] = fuse(height[both], facade[both])
+        used[both] = "fusion"
+    return probs, used
+
+
+def floor_summary(
+    footprint_area: np.ndarray,
+    known_storeys: np.ndarray,
+    estimated: np.ndarray,
+    used: np.ndarray,
+    needs_review: np.ndarray,
+) -> dict:
+    """Counts per method, agreement with known storeys, review count, gross floor area.
+
+    :param footprint_area: m² per building.
+    :param known_storeys: known storeys (NaN where unknown).
+    :param estimated: estimated storeys (NaN where not estimated).
+    :returns: the ``summary`` output of floor-count; gross floor area (m²) uses the known
+        storeys where there are some, else the estimate.
+    """
+    known = ~np.isnan(known_storeys)
+    checked = known & ~np.isnan(estimated)
+    agreement = (estimated[checked] == known_storeys[checked]).mean() if checked.any() else None
+    storeys = np.where(known, known_storeys, estimated)
+    gross = float(np.nansum(footprint_area * storeys))
+    methods, counts = np.unique(used.astype(str), return_counts=True)
+    return {
+        "buildings": len(used),
+        "per_method": {str(m): int(c) for m, c in zip(methods, counts, strict=True)},
+        "known_storeys": int(known.sum()),
+        "agreement_rate": round(float(agreement), 4) if agreement is not None else None,
+        "needs_review": int(needs_review.sum()),
+        "gross_floor_area_m2": round(gross, 1),
+    }

@@ -8,6 +8,7 @@ exist. The logic lives in ``analysis/floors.py``, ``analysis/zonal.py`` and the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -217,27 +218,26 @@ class FloorCountProcessor(CutProcessor):
             facade_probs, facade_model = self._facade_evidence(buildings, classes)
 
         self.progress(85, "combining evidence")
-        result = _combine(method, height_probs, facade_probs, has_height)
-        probs, used = result
+        probs, used = floors.combine_evidence(method, height_probs, facade_probs, has_height)
         storeys, confidence, low, high = floors.storeys_from_probabilities(
             np.nan_to_num(probs), classes
         )
-        none = used == "none"
-        threshold = float(height_model.card.raw.get("review_threshold", 0.7))
+        estimated = np.where(used == "none", np.nan, storeys.astype(float))
+        # Each model's card sets the confidence under which its estimates need review.
+        thresholds = {"height": height_model.card.review_threshold,
+                      "fusion": height_model.card.review_threshold, "none": np.inf}
+        if facade_model is not None:
+            thresholds["facade"] = facade_model.card.review_threshold
+        needs_review = confidence < np.array([thresholds[m] for m in used])
+        needs_review |= used == "none"
         models = [height_model] + ([facade_model] if facade_model is not None else [])
-        collection, summary = _shape_output(
-            features,
-            buildings,
-            storeys,
-            confidence,
-            low,
-            high,
-            used,
-            none,
-            threshold,
-            explanations,
-            {m.card.id: m.ref for m in models},
+        estimate = _Estimate(storeys, confidence, low, high, used, needs_review, explanations,
+                             {m.card.id: m.ref for m in models})
+        collection = _feature_collection(features, buildings, estimate)
+        summary = floors.floor_summary(
+            shapely.area(features.geometries), buildings.storeys, estimated, used, needs_review
         )
+        summary["review_thresholds"] = {k: v for k, v in thresholds.items() if k != "none"}
         output: dict[str, Any] = {"buildings": collection, "summary": summary}
         output["provenance"] = self.provenance(inputs, started, [m.provenance for m in models])
         if inputs.get("publish"):
@@ -370,116 +370,67 @@ def _check_heights(buildings: floors.Buildings) -> None:
         )
 
 
-def _combine(method: str, height: np.ndarray, facade: np.ndarray | None, has_height: np.ndarray):
-    n = len(height)
-    h_ok = has_height & ~np.isnan(height).any(axis=1)
-    f_ok = (~np.isnan(facade).any(axis=1)) if facade is not None else np.zeros(n, dtype=bool)
-    used = np.full(n, "none", dtype=object)
-    probs = np.full_like(height, np.nan)
-    if method in ("auto", "height"):
-        probs[h_ok] = height[h_ok]
-        used[h_ok] = "height"
-    if method in ("auto", "facade") and facade is not None:
-        only_facade = f_ok & (~h_ok if method == "auto" else np.ones(n, dtype=bool))
-        probs[only_facade] = facade[only_facade]
-        used[only_facade] = "facade"
-    if method in ("auto", "fusion") and facade is not None:
-        both = h_ok & f_ok
-        probs[both] = floors.fuse(height[both], facade[both])
-        used[both] = "fusion"
-    return probs, used
+@dataclass
+class _Estimate:
+    """The per-building results of the analysis, as arrays."""
+
+    storeys: np.ndarray
+    confidence: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    used: np.ndarray
+    needs_review: np.ndarray
+    explanations: list[list[tuple[str, float]]]
+    model_refs: dict[str, str]
 
 
-def _shape_output(
-    features,
-    buildings,
-    storeys,
-    confidence,
-    low,
-    high,
-    used,
-    none,
-    threshold,
-    explanations,
-    model_refs,
-):
+_NO_EVIDENCE = {
+    "storeys_estimated": None,
+    "storeys_range": None,
+    "confidence": 0.0,
+    "method": "none",
+    "model": None,
+    "explanation": [{"factor": "no height, raster or facade evidence", "weight": 1.0}],
+    "needs_review": True,
+}
+
+
+def _feature_collection(features, buildings: floors.Buildings, est: _Estimate) -> dict:
+    """The output buildings: input properties plus the estimate, geometry in CRS84."""
     geoms = to_crs84(features.geometries, features.crs)
-    area = shapely.area(features.geometries)
-    known = ~np.isnan(buildings.storeys)
-    out_features = []
-    agree = disagree = 0
-    gross_floor_area = 0.0
-    per_method: dict[str, int] = {}
-    needs_review_count = 0
+    refs = {
+        "height": [est.model_refs.get(HEIGHT_MODEL)],
+        "facade": [est.model_refs.get(FACADE_MODEL)],
+        "fusion": [est.model_refs.get(HEIGHT_MODEL), est.model_refs.get(FACADE_MODEL)],
+    }
+    out = []
     for i, fid in enumerate(features.ids):
         props = dict(features.properties[i])
-        method = str(used[i])
-        per_method[method] = per_method.get(method, 0) + 1
+        method = str(est.used[i])
         if method == "none":
-            est = {
-                "storeys_estimated": None,
-                "storeys_range": None,
-                "confidence": 0.0,
-                "method": "none",
-                "model": None,
-                "explanation": [{"factor": "no height, raster or facade evidence", "weight": 1.0}],
-                "needs_review": True,
-            }
+            props.update(_NO_EVIDENCE)
         else:
-            refs = {
-                "height": [model_refs.get(HEIGHT_MODEL)],
-                "facade": [model_refs.get(FACADE_MODEL)],
-                "fusion": [model_refs.get(HEIGHT_MODEL), model_refs.get(FACADE_MODEL)],
-            }
-            explanation = (
-                [
-                    {"factor": floors.FEATURE_TITLES.get(name, name), "weight": round(float(w), 3)}
-                    for name, w in explanations[i]
-                ]
-                if method in ("height", "fusion")
-                else []
-            )
+            explanation = [
+                {"factor": floors.FEATURE_TITLES.get(name, name), "weight": round(float(w), 3)}
+                for name, w in est.explanations[i]
+            ] if method in ("height", "fusion") else []
             if method in ("facade", "fusion"):
-                explanation.append(
-                    {"factor": "rows of windows on the facade photo", "weight": None}
-                )
-            est = {
-                "storeys_estimated": int(storeys[i]),
-                "storeys_range": [int(low[i]), int(high[i])],
-                "confidence": round(float(confidence[i]), 3),
+                explanation.append({"factor": "rows of windows on the facade photo",
+                                    "weight": None})
+            props.update({
+                "storeys_estimated": int(est.storeys[i]),
+                "storeys_range": [int(est.low[i]), int(est.high[i])],
+                "confidence": round(float(est.confidence[i]), 3),
                 "method": method,
                 "model": ", ".join(r for r in refs[method] if r),
                 "explanation": explanation,
-                "needs_review": bool(confidence[i] < threshold),
-            }
-        needs_review_count += int(est["needs_review"])
-        props.update(est)
-        if known[i]:
+                "needs_review": bool(est.needs_review[i]),
+            })
+        if not np.isnan(buildings.storeys[i]):
             props["storeys"] = int(buildings.storeys[i])
-            if est["storeys_estimated"] is not None:
-                ok = est["storeys_estimated"] == props["storeys"]
-                props["storeys_check"] = "agree" if ok else "disagree"
-                agree += int(ok)
-                disagree += int(not ok)
-        storeys_used = props["storeys"] if known[i] else est["storeys_estimated"]
-        if storeys_used is not None:
-            gross_floor_area += float(area[i]) * storeys_used
-        out_features.append(
-            {
-                "type": "Feature",
-                "id": fid,
-                "geometry": shapely.geometry.mapping(geoms[i]),
-                "properties": props,
-            }
-        )
-    checked = agree + disagree
-    summary = {
-        "buildings": len(out_features),
-        "per_method": per_method,
-        "known_storeys": int(known.sum()),
-        "agreement_rate": round(agree / checked, 4) if checked else None,
-        "needs_review": needs_review_count,
-        "gross_floor_area_m2": round(gross_floor_area, 1),
-        "review_threshold": threshold,
-    }
-    return {"type": "FeatureCollection", "features": out_features}, summary
+            if props["storeys_estimated"] is not None:
+                agree = props["storeys_estimated"] == props["storeys"]
+                props["storeys_check"] = "agree" if agree else "disagree"
+        out.append({"type": "Feature", "id": fid,
+                    "geometry": shapely.geometry.mapping(geoms[i]), "properties": props})
+    return {"type": "FeatureCollection", "features": out}
