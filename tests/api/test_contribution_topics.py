@@ -228,3 +228,15 @@ def test_publish_through_the_api(client):
     published = response.get_json()["summary"]["published"]
     assert published["collection"] == "contribution-topics-results"
     assert published["count"] == 2
+    # The published run is served as a collection a GIS client can load by job id.
+    job_id = published["href"].rsplit("job_id=", 1)[1]
+    items = client.get(
+        f"/collections/contribution-topics-results/items?job_id={job_id}&f=json"
+    ).get_json()
+    assert items["numberMatched"] == 2
+    props = {f["properties"]["feature_id"]: f for f in items["features"]}
+    assert set(props) == {"h1", "h2"}
+    assert props["h1"]["geometry"]["type"] == "Point"
+    assert props["h2"]["geometry"] is None
+    assert "66969" not in json.dumps(items)  # the phone number was redacted before publishing
+    assert isinstance(props["h1"]["properties"]["topics"], list)

@@ -6,6 +6,7 @@ import pytest
 from shapely.geometry import shape
 
 from cut_processes.processes.publish import (
+    RESULTS_COLLECTIONS,
     PublishError,
     ensure_results_collections,
     publish_feature_collection,
@@ -33,7 +34,9 @@ def building(fid: str, lon: float, storeys: int, **extra) -> dict:
 @pytest.fixture()
 def results_store(tmp_path):
     store = tmp_path / "results.gpkg"
-    assert ensure_results_collections(store) == ["floor-count-results"]
+    expected = sorted(f"{process}-results" for process in RESULTS_COLLECTIONS)
+    assert sorted(ensure_results_collections(store)) == expected
+    assert "floor-count-results" in expected
     assert ensure_results_collections(store) == []  # only once
     return store
 

@@ -85,6 +85,21 @@ RESULTS_COLLECTIONS: dict[str, ResultsCollection] = {
         },
         "MultiPolygon",
     ),
+    "contribution-topics": ResultsCollection(
+        "contribution-topics",
+        {
+            "title": "string",
+            "topic": "string",
+            "topics": "json",
+            "scores": "json",
+            "confidence": "number",
+            "explanation": "json",
+            "needs_review": "boolean",
+            "category": "string",
+            "date_created": "string",
+        },
+        "Point",
+    ),
 }
 
 
