@@ -84,20 +84,10 @@ def write_openapi(config_path: Path, output: Path) -> bool:
 
 
 def prepare_results_store() -> str:
-    """Create the empty tables of the results collections and export where they live.
+    """See :func:`cut_processes.processes.publish.prepare_results_store`."""
+    from cut_processes.processes.publish import prepare_results_store as prepare
 
-    pygeoapi describes every collection (fields) when it starts and when it writes the
-    OpenAPI document, so the results tables must exist before the first publication.
-    """
-    from cut_processes.processes.publish import (
-        ensure_results_collections,
-        results_store_location,
-    )
-
-    location = results_store_location()
-    os.environ["CUT_RESULTS_STORE"] = location
-    ensure_results_collections(location)
-    return location
+    return prepare()
 
 
 @main.command()

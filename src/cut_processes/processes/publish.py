@@ -122,6 +122,23 @@ def results_store_location() -> str:
     return str(Settings.from_env().var_dir / "results.gpkg")
 
 
+def prepare_results_store() -> str:
+    """Create the empty results tables and export where they live as ``CUT_RESULTS_STORE``.
+
+    pygeoapi describes every collection (fields) when it starts and when it writes the
+    OpenAPI document, so the tables must exist before the first publication; and the
+    configuration's ``${CUT_RESULTS_STORE:-var/results.gpkg}`` cannot follow ``CUT_VAR_DIR``
+    by itself (pygeoapi's variables do not nest), so the resolved location is exported for
+    the configuration to read. The app factory and ``cut-twin serve``/``openapi`` call this.
+    """
+    location = results_store_location()
+    os.environ["CUT_RESULTS_STORE"] = location
+    if not location.startswith(("postgresql://", "postgres://")):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    ensure_results_collections(location)
+    return location
+
+
 def _open(location: str | Path | None):
     from cut_processes.io.store import open_store
 

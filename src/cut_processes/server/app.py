@@ -58,6 +58,16 @@ def _configure_access_log() -> None:
     LOGGER.propagate = False
 
 
+def _prepare_results_store() -> None:
+    """Results collections need their (empty) tables and a location the config can read."""
+    from cut_processes.processes.publish import prepare_results_store
+
+    try:
+        prepare_results_store()
+    except Exception as err:  # a read-only store: serve the rest, /health names the problem
+        logging.getLogger(__name__).warning("results store not prepared: %s", err)
+
+
 def ogc_exception(status: int, type_: str, title: str, detail: str) -> Response:
     """An OGC API exception body (RFC 7807 style) as a JSON response."""
     response = jsonify({"type": type_, "title": title, "status": status, "detail": detail})
@@ -93,6 +103,7 @@ def create_app(
         )
 
     _configure_access_log()
+    _prepare_results_store()
     module = _load_pygeoapi_flask_module(config_path, openapi_path)
     app: Flask = module.APP
     app.config["CUT_SETTINGS"] = settings
