@@ -37,11 +37,11 @@ import numpy as np
 import psycopg
 import pyproj
 import shapely
-import yaml
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from _common import write_config  # noqa: E402  (bench/ is the script's folder)
 from items import demo_buildings, random_buildings  # noqa: E402  (a sibling benchmark)
 
 SEED = 42
@@ -136,26 +136,6 @@ def collection(title: str, provider: dict) -> dict:
             {"type": "feature", "storage_crs": EPSG_25832, "crs": [CRS84, EPSG_25832], **provider}
         ],
     }
-
-
-def write_config(path: Path, resources: dict) -> None:
-    project = yaml.safe_load((BENCH_DIR.parent / "pygeoapi-config.yml").read_text())
-    config = {
-        "server": {
-            "bind": {"host": "127.0.0.1", "port": 5000},
-            "url": "http://127.0.0.1:5000",
-            "mimetype": "application/json; charset=UTF-8",
-            "encoding": "utf-8",
-            "languages": ["en-US"],
-            "limits": {"default_items": 10, "max_items": PAGE_SIZE},
-            "map": project["server"]["map"],
-            "pretty_print": False,
-        },
-        "logging": {"level": "ERROR"},
-        "metadata": project["metadata"],
-        "resources": resources,
-    }
-    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -260,7 +240,7 @@ def main() -> None:
                     "id_field": "id"})  # fmt: skip
             else:
                 log(f"pygeoapi SQLiteGPKG cannot run here: {sqlite_problem}")
-            write_config(workdir / "config.yml", resources)
+            write_config(workdir / "config.yml", resources, PAGE_SIZE)
             write_openapi(workdir / "config.yml", workdir / "openapi.yml")
             client = create_app(workdir / "config.yml", workdir / "openapi.yml").test_client()
 

@@ -31,7 +31,7 @@ import fiona
 import numpy as np
 import pyproj
 import shapely
-import yaml
+from _common import write_config
 from shapely.geometry import mapping
 
 SEED = 42
@@ -186,26 +186,6 @@ def peer(path: Path) -> dict:
     return {"name": "GeoJSON", "data": str(path), "id_field": "id"}
 
 
-def write_config(path: Path, resources: dict) -> None:
-    project_config = yaml.safe_load((PROJECT / "pygeoapi-config.yml").read_text())
-    config = {
-        "server": {
-            "bind": {"host": "127.0.0.1", "port": 5000},
-            "url": "http://127.0.0.1:5000",
-            "mimetype": "application/json; charset=UTF-8",
-            "encoding": "utf-8",
-            "languages": ["en-US"],
-            "limits": {"default_items": 10, "max_items": PAGE_SIZE},
-            "map": project_config["server"]["map"],
-            "pretty_print": False,
-        },
-        "logging": {"level": "ERROR"},
-        "metadata": project_config["metadata"],
-        "resources": resources,
-    }
-    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
-
-
 def make_app(config_path: Path, openapi_path: Path):
     """The suite's app when its factory works, else pygeoapi's own Flask app."""
     pygeoapi_cli = Path(sys.executable).with_name("pygeoapi")
@@ -287,7 +267,7 @@ def main() -> None:
             resources[f"{label}_geojson"] = collection(
                 f"{label}, GeoJSON CRS84", peer(workdir / f"{label}.geojson")
             )
-        write_config(workdir / "config.yml", resources)
+        write_config(workdir / "config.yml", resources, PAGE_SIZE)
         client = make_app(workdir / "config.yml", workdir / "openapi.yml").test_client()
 
         for label, buildings, suffix in (("district", district, ""), ("large", large, "_large")):

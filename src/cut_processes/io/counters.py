@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -36,11 +35,11 @@ from cut_processes.io.records import (
     UnreadableFileError,
     clean_text,
     dedupe_ids,
-    epsg_from_name,
     feature,
     parse_date,
     parse_integer,
     parse_number,
+    read_geojson_file,
     read_geometry,
     transformer,
 )
@@ -237,16 +236,7 @@ def read_station_geojson(
     """
     result = ImportResult([], dict(GEOJSON_STATION_FIELDS), "Point", target_srid)
     for path in map(Path, paths):
-        if not path.is_file():
-            raise UnreadableFileError(path, "no such file")
-        try:
-            document = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UnreadableFileError(path, f"not JSON: {err}") from None
-        if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-            raise UnreadableFileError(path, "not a GeoJSON FeatureCollection (no 'features')")
-        crs_name = ((document.get("crs") or {}).get("properties") or {}).get("name")
-        srid = epsg_from_name(crs_name) or 4326
+        document, srid = read_geojson_file(path)
         to_target = None if srid == target_srid else transformer(f"EPSG:{srid}", target_srid)
         label = source or f"{path.name}; see the data provider's licence"
         for index, item in enumerate(document["features"]):

@@ -15,7 +15,6 @@ are not lines.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,12 @@ from typing import Any
 from cut_processes.io.records import (
     DEFAULT_SRID,
     ImportResult,
-    UnreadableFileError,
     dedupe_ids,
-    epsg_from_name,
     feature,
     parse_date,
     parse_integer,
     parse_number,
+    read_geojson_file,
     read_geometry,
     stable_id,
     transformer,
@@ -61,16 +59,7 @@ def read_dbrad(paths: Sequence[str | Path], *, target_srid: int = DEFAULT_SRID) 
     """Weekly segment volumes of DB Rad+ GeoJSON files (LineStrings in ``target_srid``)."""
     result = ImportResult([], dict(FIELDS), GEOMETRY_TYPE, target_srid)
     for path in map(Path, paths):
-        if not path.is_file():
-            raise UnreadableFileError(path, "no such file")
-        try:
-            document = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UnreadableFileError(path, f"not JSON: {err}") from None
-        if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-            raise UnreadableFileError(path, "not a GeoJSON FeatureCollection (no 'features')")
-        crs_name = ((document.get("crs") or {}).get("properties") or {}).get("name")
-        srid = epsg_from_name(crs_name) or 4326
+        document, srid = read_geojson_file(path)
         to_target = transformer(f"EPSG:{srid}", target_srid)
         for index, item in enumerate(document["features"]):
             ref = f"{path.name} feature {index}"

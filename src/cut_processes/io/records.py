@@ -14,6 +14,7 @@ Field types are the store's: ``string``, ``integer``, ``number``, ``boolean``, `
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -348,3 +349,21 @@ def read_geometry(
             f"{geom.geom_type} geometry where {' or '.join(sorted(expected))} is expected"
         )
     return geom, note
+
+
+def read_geojson_file(path: Path) -> tuple[dict, int]:
+    """A GeoJSON FeatureCollection file and the EPSG code of its coordinates.
+
+    The legacy ``crs`` member names the CRS where present (as Hamburg's exports do), else
+    CRS84/WGS84 (4326). :raises UnreadableFileError: naming the file and the problem.
+    """
+    if not path.is_file():
+        raise UnreadableFileError(path, "no such file")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnreadableFileError(path, f"not JSON: {err}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
+        raise UnreadableFileError(path, "not a GeoJSON FeatureCollection (no 'features')")
+    crs_name = ((document.get("crs") or {}).get("properties") or {}).get("name")
+    return document, epsg_from_name(crs_name) or 4326

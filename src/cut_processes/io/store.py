@@ -489,10 +489,12 @@ class PostGISStore:
                 _check_compatible(name, existing, prepared.columns)
                 for column in prepared.columns:
                     if column.name not in existing:
+                        column_type = postgis.SQL_TYPES[column.kind]
                         conn.execute(
-                            pgsql.SQL("ALTER TABLE {} ADD COLUMN {} " + _PG_TYPES[column.kind])
-                            .format(pgsql.Identifier(name), pgsql.Identifier(column.name))
-                        )  # fmt: skip
+                            pgsql.SQL("ALTER TABLE {} ADD COLUMN {} " + column_type).format(
+                                pgsql.Identifier(name), pgsql.Identifier(column.name)
+                            )
+                        )
             return postgis.copy_rows(conn, name, prepared.columns, prepared.records, srid)
 
         return self._write(operation)
@@ -504,7 +506,7 @@ class PostGISStore:
             " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
             [quote(name)],
         ).fetchall()
-        return {n: Column(n, _PG_KINDS.get(t, t)) for n, t in rows}
+        return {n: Column(n, postgis.KINDS.get(t, t)) for n, t in rows}
 
     def delete_features(self, name: str, where: dict[str, Any]) -> int:
         def operation(conn: psycopg.Connection) -> int:
@@ -530,33 +532,6 @@ class PostGISStore:
                     f"collections: {', '.join(known)}"
                 )
             return conn.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchone()[0]
-
-
-_PG_TYPES = {
-    "string": "text",
-    "integer": "bigint",
-    "number": "double precision",
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "timestamptz",
-    "json": "jsonb",
-}
-_PG_KINDS = {
-    "text": "string",
-    "varchar": "string",
-    "int2": "integer",
-    "int4": "integer",
-    "int8": "integer",
-    "float4": "number",
-    "float8": "number",
-    "numeric": "number",
-    "bool": "boolean",
-    "date": "date",
-    "timestamptz": "datetime",
-    "timestamp": "datetime",
-    "jsonb": "json",
-    "json": "json",
-}
 
 
 # --- the demo district ----------------------------------------------------------------------------

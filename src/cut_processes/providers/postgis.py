@@ -41,7 +41,8 @@ GEOMETRY_COLUMN = "geom"
 PRIMARY_KEY = "fid"
 CONNECT_TIMEOUT_S = 10
 
-_SQL_TYPES = {
+#: Column types of the feature tables by field kind, and back from PostgreSQL's type names.
+SQL_TYPES = {
     "string": "text",
     "integer": "bigint",
     "number": "double precision",
@@ -50,7 +51,7 @@ _SQL_TYPES = {
     "datetime": "timestamptz",
     "json": "jsonb",
 }
-_KINDS = {
+KINDS = {
     "text": "string",
     "varchar": "string",
     "bpchar": "string",
@@ -190,9 +191,9 @@ def _describe(conn: psycopg.Connection, url: str, table: str, oid: int) -> Table
     ).fetchone()
     columns = []
     for name, typname, not_null, *_ in attributes:
-        if name in (geometry_column, primary_key) or typname not in _KINDS:
+        if name in (geometry_column, primary_key) or typname not in KINDS:
             continue
-        columns.append(Column(name, _KINDS[typname], nullable=not not_null))
+        columns.append(Column(name, KINDS[typname], nullable=not not_null))
     canonical = (geometry_type or "GEOMETRY").upper().rstrip("ZM") or "GEOMETRY"
     return TableInfo(
         name=table,
@@ -352,7 +353,7 @@ def create_table_sql(
     for column in columns:
         null = "" if column.nullable else " NOT NULL"
         definitions.append(
-            pgsql.SQL("{} " + _SQL_TYPES[column.kind] + null).format(pgsql.Identifier(column.name))
+            pgsql.SQL("{} " + SQL_TYPES[column.kind] + null).format(pgsql.Identifier(column.name))
         )
     return pgsql.SQL("CREATE TABLE {} ({})").format(
         pgsql.Identifier(name), pgsql.SQL(", ").join(definitions)

@@ -1,0 +1,30 @@
+"""Shared by the benchmark scripts (run_all.py skips files starting with an underscore)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, resources: dict, max_items: int) -> None:
+    """A pygeoapi configuration with the project's metadata and map, serving ``resources``."""
+    project = yaml.safe_load((PROJECT / "pygeoapi-config.yml").read_text())
+    config = {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": 5000},
+            "url": "http://127.0.0.1:5000",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "languages": ["en-US"],
+            "limits": {"default_items": 10, "max_items": max_items},
+            "map": project["server"]["map"],
+            "pretty_print": False,
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": project["metadata"],
+        "resources": resources,
+    }
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
