@@ -153,8 +153,9 @@ def bench_end_to_end() -> None:
     def analysis():
         b = floors.Buildings.from_records(np.arange(n), fps, records)
         x = floors.height_features(b, None)
-        probs = model.run(x)["probabilities"]
-        model.explain(x, top=3)
+        out = model.run(x)
+        probs = out["probabilities"]
+        model.explain(x, top=3, classes=out["label"])
         return floors.storeys_from_probabilities(probs, classes)
 
     secs, _ = timed(analysis, repeats=3)

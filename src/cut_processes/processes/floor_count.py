@@ -207,7 +207,8 @@ class FloorCountProcessor(CutProcessor):
         if method != "facade" and has_height.any():
             out = height_model.run(matrix[has_height])
             height_probs[has_height] = out["probabilities"]
-            factors = height_model.explain(matrix[has_height], top=3)
+            # Explain the count the model chose (its labels are at hand: no second run).
+            factors = height_model.explain(matrix[has_height], top=3, classes=out["label"])
             for i, row_factors in zip(np.flatnonzero(has_height), factors, strict=True):
                 explanations[i] = row_factors
 
