@@ -7,6 +7,19 @@ from pathlib import Path
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def collection(title: str, provider: dict, bbox: list[float]) -> dict:
+    """A feature collection resource around one provider definition (CRS84 ``bbox``)."""
+    return {
+        "type": "collection",
+        "title": title,
+        "description": title,
+        "keywords": ["buildings"],
+        "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+        "providers": [{"type": "feature", **provider}],
+    }
 
 
 def write_config(path: Path, resources: dict, max_items: int) -> None:

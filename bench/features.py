@@ -41,7 +41,8 @@ import shapely
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from _common import write_config  # noqa: E402  (bench/ is the script's folder)
+import _common as common  # noqa: E402  (bench/ is the script's folder)
+from _common import write_config  # noqa: E402
 from items import demo_buildings, random_buildings  # noqa: E402  (a sibling benchmark)
 
 SEED = 42
@@ -126,16 +127,8 @@ def spatialite_for_sqlitegpkg() -> str | None:
 
 
 def collection(title: str, provider: dict) -> dict:
-    return {
-        "type": "collection",
-        "title": title,
-        "description": title,
-        "keywords": ["buildings"],
-        "extents": {"spatial": {"bbox": [9.8, 53.5, 10.5, 54.0], "crs": CRS84}},
-        "providers": [
-            {"type": "feature", "storage_crs": EPSG_25832, "crs": [CRS84, EPSG_25832], **provider}
-        ],
-    }
+    crs = {"storage_crs": EPSG_25832, "crs": [CRS84, EPSG_25832]}
+    return common.collection(title, {**crs, **provider}, [9.8, 53.5, 10.5, 54.0])
 
 
 # --- measuring -----------------------------------------------------------------------------------

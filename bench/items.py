@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common as common
 import fiona
 import numpy as np
 import pyproj
@@ -161,14 +162,7 @@ def write_geojson(buildings: Buildings, path: Path, to_crs84: pyproj.Transformer
 
 
 def collection(title: str, provider: dict) -> dict:
-    return {
-        "type": "collection",
-        "title": title,
-        "description": title,
-        "keywords": ["buildings"],
-        "extents": {"spatial": {"bbox": [9.8, 53.5, 10.2, 53.7], "crs": CRS84}},
-        "providers": [{"type": "feature", **provider}],
-    }
+    return common.collection(title, provider, [9.8, 53.5, 10.2, 53.7])
 
 
 def ours(path: Path, storage_crs: str) -> dict:
