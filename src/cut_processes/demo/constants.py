@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 #: Bump whenever the generated data changes for a given seed (invalidates cached districts).
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 #: Name of the generator, recorded in the manifest.
 GENERATOR_NAME = "cut-twin demo"

@@ -27,6 +27,7 @@ from cut_processes.demo.constants import (
     source_label,
 )
 from cut_processes.demo.contributions import build_contributions, write_contributions
+from cut_processes.demo.cycling import build_cycling, write_cycling
 from cut_processes.demo.facades import select_facades, write_facades
 from cut_processes.demo.footprints import build_footprints
 from cut_processes.demo.layout import DISTRICTS, build_blocks
@@ -57,7 +58,7 @@ def _build(folder: Path, seed: int) -> dict:
         t = now
 
     # Child i of spawn() is the same whatever the count: adding streams keeps the others.
-    rngs = np.random.default_rng(seed).spawn(10)
+    rngs = np.random.default_rng(seed).spawn(11)
     terrain = Terrain.draw(rngs[0])
     grid = build_streets(terrain, rngs[1])
     blocks, added = build_blocks(grid, terrain.hang_line, rngs[2])
@@ -66,6 +67,7 @@ def _build(folder: Path, seed: int) -> dict:
     buildings = build_buildings(footprints, blocks, streets, rngs[4])
     select_facades(buildings, rngs[5])
     contributions = build_contributions(streets, rngs[9])
+    cycling = build_cycling(streets, rngs[10])
     lap("vectors")
     trees = place_trees(streets, blocks, buildings, rngs[6])
     dtm = terrain.grid()
@@ -74,6 +76,7 @@ def _build(folder: Path, seed: int) -> dict:
     source = source_label(seed)
     write_gpkg(folder / "district.gpkg", buildings, streets, source)
     write_contributions(folder / "district.gpkg", contributions, source)
+    write_cycling(folder / "district.gpkg", cycling, source)
     write_geotiff(folder / "dtm.tif", dtm)
     write_geotiff(folder / "dsm.tif", dsm)
     lap("write")
@@ -98,6 +101,11 @@ def _build(folder: Path, seed: int) -> dict:
             "buildings_with_hidden_storeys": sum(b.storeys_published is None for b in buildings),
             "trees": len(trees),
             "contributions": len(contributions),
+            "bike_segments": len(cycling.segments),
+            "bike_segment_weeks": len(cycling.segment_weeks),
+            "bike_routes": len(cycling.routes),
+            "bike_stations": len(cycling.stations),
+            "bike_counts": len(cycling.counts),
         },
         "districts": {d: sum(b.district == d for b in buildings) for d in DISTRICTS},
         "layers": {
@@ -107,11 +115,19 @@ def _build(folder: Path, seed: int) -> dict:
                 "buildings_truth",
                 "contributions",
                 "contributions_truth",
+                "bike_segments",
+                "bike_segments_truth",
+                "bike_routes",
+                "bike_stations",
+                "bike_counts",
+                "bike_truth",
             ],
         },
         "hidden_truth": [
             "district.gpkg#buildings_truth",
             "district.gpkg#contributions_truth",
+            "district.gpkg#bike_segments_truth",
+            "district.gpkg#bike_truth",
             "facades/labels.json",
         ],
         "files": files,
