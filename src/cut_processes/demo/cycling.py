@@ -163,8 +163,8 @@ STATION_SITES = (
 #: repeating the day before the run.
 ANOMALIES = (
     ("DEMO_ZS_01", date(2024, 6, 9), date(2024, 6, 9), "surge", 3.2),
-    ("DEMO_ZS_03", COUNT_START, date(2024, 6, 30), "level_shift", 0.7),
-    ("DEMO_ZS_04", date(2024, 8, 19), date(2024, 10, 27), "drop", 0.45),
+    ("DEMO_ZS_03", COUNT_START, date(2024, 6, 30), "level_shift", 0.5),  # loop doubled
+    ("DEMO_ZS_04", date(2024, 8, 19), date(2024, 10, 27), "drop", 0.4),  # traffic diverted
     ("DEMO_ZS_06", date(2024, 11, 4), date(2024, 11, 22), "outage", 0.0),
     ("DEMO_ZS_06", date(2025, 2, 10), date(2025, 2, 21), "outage", None),
 )

@@ -28,6 +28,8 @@ TRAINER_MODULES = (
     "cut_processes.ml.facade",
     "cut_processes.ml.floor_height",
     "cut_processes.ml.topics",
+    "cut_processes.analysis.cycling_counts",  # evaluator only: cycling-counters
+    "cut_processes.analysis.cycling_eval",  # evaluator only: cycling-corridors
 )
 #: Modules of TRAINER_MODULES that failed to import, with the error (shown on unknown ids).
 BROKEN_MODULES: dict[str, str] = {}

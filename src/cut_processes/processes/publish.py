@@ -56,10 +56,17 @@ class ResultsCollection:
     fields: Mapping[str, str]
     geometry_type: str
     srid: int = RESULTS_SRID
+    #: A process with several outputs of different geometry publishes each into its own
+    #: collection ``<process-id>-<part>-results``.
+    part: str | None = None
+
+    @property
+    def key(self) -> str:
+        return results_key(self.process_id, self.part)
 
     @property
     def name(self) -> str:
-        return results_collection_name(self.process_id)
+        return results_collection_name(self.process_id, self.part)
 
     @property
     def all_fields(self) -> dict[str, str]:
@@ -100,6 +107,50 @@ RESULTS_COLLECTIONS: dict[str, ResultsCollection] = {
         },
         "Point",
     ),
+    "cycling-volumes-stations": ResultsCollection(
+        "cycling-volumes",
+        {
+            "station_id": "string",
+            "name": "string",
+            "dtv": "number",
+            "dtv_year": "integer",
+            "share_imputed": "number",
+            "trend": "json",
+            "anomalies": "json",
+            "segment_id": "string",
+        },
+        "Point",
+        part="stations",
+    ),
+    "cycling-volumes-segments": ResultsCollection(
+        "cycling-volumes",
+        {
+            "segment_id": "string",
+            "name": "string",
+            "road_class": "string",
+            "rides_per_day": "number",
+            "relative_volume": "number",
+            "cyclists_estimated": "number",
+            "cyclists_low": "number",
+            "cyclists_high": "number",
+            "calibration": "string",
+        },
+        "MultiLineString",
+        part="segments",
+    ),
+    "cycling-volumes-corridors": ResultsCollection(
+        "cycling-volumes",
+        {
+            "rank": "integer",
+            "names": "json",
+            "length_m": "number",
+            "ride_km": "number",
+            "volume_mean": "number",
+            "share_official": "number",
+        },
+        "MultiLineString",
+        part="corridors",
+    ),
 }
 
 
@@ -107,8 +158,13 @@ class PublishError(ValueError):
     """Features that do not fit the results collection (unknown field, wrong geometry)."""
 
 
-def results_collection_name(process_id: str) -> str:
-    return f"{process_id}{RESULTS_SUFFIX}"
+def results_key(process_id: str, part: str | None = None) -> str:
+    """The key of a results collection in :data:`RESULTS_COLLECTIONS`."""
+    return f"{process_id}-{part}" if part else process_id
+
+
+def results_collection_name(process_id: str, part: str | None = None) -> str:
+    return f"{results_key(process_id, part)}{RESULTS_SUFFIX}"
 
 
 def results_store_location() -> str:
@@ -191,8 +247,9 @@ def publish_features(
     *,
     location: str | Path | None = None,
     base_url: str | None = None,
+    part: str | None = None,
 ) -> dict[str, Any]:
-    """Publish a job's features into ``<process_id>-results``.
+    """Publish a job's features into ``<process_id>-results`` (``<process_id>-<part>-results``).
 
     :param features: GeoJSON-like features in ``srid`` coordinates; their properties named in
         ``fields`` are stored in columns, the others (when the collection is registered) in
@@ -204,8 +261,8 @@ def publish_features(
     """
     if not job_id:
         raise PublishError("publishing needs the job id")
-    name = results_collection_name(process_id)
-    spec = RESULTS_COLLECTIONS.get(process_id)
+    name = results_collection_name(process_id, part)
+    spec = RESULTS_COLLECTIONS.get(results_key(process_id, part))
     if spec is not None:
         if geometry_type != spec.geometry_type or srid != spec.srid:
             raise PublishError(
@@ -262,6 +319,7 @@ def publish_feature_collection(
     crs: str = "OGC:CRS84",
     location: str | Path | None = None,
     base_url: str | None = None,
+    part: str | None = None,
 ) -> dict[str, Any]:
     """Publish a process output (a GeoJSON FeatureCollection in ``crs``, CRS84 by default).
 
@@ -269,7 +327,7 @@ def publish_feature_collection(
     the properties map onto its columns (the rest goes to ``attributes``); otherwise the
     field types are inferred from the values.
     """
-    spec = RESULTS_COLLECTIONS.get(process_id)
+    spec = RESULTS_COLLECTIONS.get(results_key(process_id, part))
     srid = spec.srid if spec else RESULTS_SRID
     features = list(collection.get("features") or [])
     transformer = Transformer.from_crs(crs, f"EPSG:{srid}", always_xy=True)
@@ -299,6 +357,7 @@ def publish_feature_collection(
         srid,
         location=location,
         base_url=base_url,
+        part=part,
     )
 
 
