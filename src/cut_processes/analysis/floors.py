@@ -93,28 +93,44 @@ class Buildings:
     def from_records(cls, ids, footprints, records: list[dict]) -> Buildings:
         """From feature properties named as in the demo district / LoD2 import."""
 
-        def number(key: str) -> np.ndarray:
-            out = np.full(len(records), np.nan)
-            for i, r in enumerate(records):
-                v = r.get(key)
-                if v is not None and v != "":
-                    out[i] = float(v)
-            return out
-
-        def text(key: str) -> np.ndarray:
-            return np.array([_text_or_none(r.get(key)) for r in records], dtype=object)
+        def column(key: str) -> list:
+            return [r.get(key) for r in records]
 
         return cls(
             ids=np.asarray(ids, dtype=object),
             footprints=np.asarray(footprints, dtype=object),
-            measured_height=number("measured_height"),
-            eaves_height=number("eaves_height"),
-            roof_type=text("roof_type"),
-            function=text("function"),
-            year_built=number("year_built"),
-            storeys=number("storeys"),
-            facade_image=text("facade_image"),
+            measured_height=_numbers(column("measured_height")),
+            eaves_height=_numbers(column("eaves_height")),
+            roof_type=_texts(column("roof_type")),
+            function=_texts(column("function")),
+            year_built=_numbers(column("year_built")),
+            storeys=_numbers(column("storeys")),
+            facade_image=_texts(column("facade_image")),
         )
+
+
+#: Value types numpy turns into float64 exactly as ``float()`` does (None into NaN).
+_NUMBER_TYPES = frozenset({float, int, bool, type(None), np.float64, np.float32, np.int64,
+                           np.int32})  # fmt: skip
+_TEXT_TYPES = frozenset({str, type(None)})
+
+
+def _numbers(values: list) -> np.ndarray:
+    """``float(value)`` per value, NaN for None and ''."""
+    if _NUMBER_TYPES.issuperset(map(type, values)):  # the usual case: one conversion in C
+        return np.array(values, dtype=np.float64)
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is not None and v != "":
+            out[i] = float(v)  # strings as numbers; anything else raises as float() does
+    return out
+
+
+def _texts(values: list) -> np.ndarray:
+    """``str(value)`` per value, None for None and ''."""
+    if _TEXT_TYPES.issuperset(map(type, values)):
+        return np.array([v or None for v in values], dtype=object)
+    return np.array([_text_or_none(v) for v in values], dtype=object)
 
 
 def _text_or_none(value) -> str | None:
@@ -123,16 +139,19 @@ def _text_or_none(value) -> str | None:
 
 def _code(values: np.ndarray, part: int = 0, digits: int | None = None) -> np.ndarray:
     """Numeric ALKIS codes: '31001_1010' -> 1010 (part after the underscore), '3100' -> 3100."""
-    out = np.full(len(values), MISSING)
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        token = str(value).split("_")[-1]
-        if digits is not None:
-            token = token[:digits]
-        if token.isdigit():
-            out[i] = float(token)
-    return out
+    if _TEXT_TYPES.issuperset(map(type, values)):  # few distinct codes: each parsed once
+        codes = {value: _one_code(value, digits) for value in dict.fromkeys(values)}
+        return np.fromiter(map(codes.__getitem__, values), dtype=np.float64, count=len(values))
+    return np.array([_one_code(value, digits) for value in values], dtype=np.float64)
+
+
+def _one_code(value, digits: int | None) -> float:
+    if value is None:
+        return MISSING
+    token = str(value).split("_")[-1]
+    if digits is not None:
+        token = token[:digits]
+    return float(token) if token.isdigit() else MISSING
 
 
 def footprint_shape(footprints: np.ndarray) -> dict[str, np.ndarray]:
@@ -141,11 +160,12 @@ def footprint_shape(footprints: np.ndarray) -> dict[str, np.ndarray]:
     perimeter = shapely.length(footprints)
     compactness = np.where(perimeter > 0, 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2, 0)
     env = shapely.oriented_envelope(footprints)
-    # The rectangle's first three corners give its two side lengths.
-    coords = shapely.get_coordinates(shapely.get_exterior_ring(env))
-    counts = shapely.get_num_coordinates(shapely.get_exterior_ring(env))
+    # The rectangle's first three corners give its two side lengths (a rectangle is a
+    # Polygon without holes; degenerate footprints give a LineString or Point: 0, 0).
+    coords = shapely.get_coordinates(env)
+    counts = shapely.get_num_coordinates(env)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    ok = counts >= 4
+    ok = (shapely.get_type_id(env) == 3) & (counts >= 4)
     width = np.zeros(len(footprints))
     length = np.zeros(len(footprints))
     s = starts[ok]
@@ -183,12 +203,14 @@ def height_features(buildings: Buildings, stats: ZonalStats | None) -> np.ndarra
     columns["function_group"] = _code(buildings.function, digits=1)
     columns["function_code"] = _code(buildings.function)
     columns["year_built"] = buildings.year_built
-    matrix = np.full((n, len(FEATURE_NAMES)), MISSING, dtype=np.float64)
+    # Column by column into a features x buildings array, NaN -> MISSING once, then turned
+    # into rows of float32.
+    matrix = np.full((len(FEATURE_NAMES), n), MISSING, dtype=np.float64)
     for j, name in enumerate(FEATURE_NAMES):
         if name in columns:
-            values = np.asarray(columns[name], dtype=np.float64)
-            matrix[:, j] = np.where(np.isnan(values), MISSING, values)
-    return matrix.astype(np.float32)
+            matrix[j] = columns[name]
+    matrix[np.isnan(matrix)] = MISSING
+    return np.ascontiguousarray(matrix.T, dtype=np.float32)
 
 
 def evidence_variants(features: np.ndarray) -> np.ndarray:

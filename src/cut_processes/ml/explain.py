@@ -230,34 +230,53 @@ class TreeExplainer:
         bias = np.broadcast_to(self.bias, (n_rows, n_out)).copy()
         return Contributions(bias, values, self.space)
 
-
     def column_contributions(self, X: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Contributions to one output column per row: (rows, features).
 
         The same numbers as ``contributions(X).values[row, :, columns[row]]``, for the reported
         class only: what a process needs for 100,000 buildings. onnxruntime finds each tree's
-        leaf (a derived ONNX model whose outputs are leaf indices); a precomputed table holds
-        every leaf's path contributions, so a row's explanation is a sum of table rows. Where
-        that model cannot be built, numpy walks the trees (same numbers, slower).
+        leaf (a derived ONNX model with one output per tree: the number of the leaf reached); a
+        precomputed table holds every leaf's path contributions per output column, so a row's
+        explanation is a sum of table rows, added tree by tree in float64 (a sparse matrix of
+        ones times the table). Where that model cannot be built, numpy walks the trees (same
+        numbers, slower).
         """
         X = np.ascontiguousarray(X, dtype=np.float32)
         columns = np.asarray(columns, dtype=np.int64)
         out = np.zeros((X.shape[0], self.n_features), dtype=np.float64)
         fast = self._leaf_tables()
-        chunk = max(1, 1_000_000 // max(1, self.roots.size))
-        for start in range(0, X.shape[0], chunk):
-            stop = min(start + chunk, X.shape[0])
-            if fast is not None:
-                session, leaf_row, table = fast
-                leaves = session.run(None, {"X": X[start:stop]})[0].astype(np.int64)
-                picked = table[leaf_row[leaves], columns[start:stop, None]]
-                out[start:stop] = picked.sum(axis=1, dtype=np.float64)
-            else:
+        if fast is None:
+            chunk = max(1, 1_000_000 // max(1, self.roots.size))
+            for start in range(0, X.shape[0], chunk):
+                stop = min(start + chunk, X.shape[0])
                 out[start:stop] = self._column_chunk(X[start:stop], columns[start:stop])
+            return out
+        from scipy.sparse import csr_matrix  # scipy comes with scikit-learn
+
+        session, table = fast
+        n_trees, n_out = self.roots.size, self.node_value.shape[1]
+        step = max(1, 2_000_000 // max(1, n_trees))
+        ones = np.ones(min(step, X.shape[0]) * n_trees)
+        for start in range(0, X.shape[0], step):
+            stop = min(start + step, X.shape[0])
+            n = stop - start
+            # One output per tree (in the order of self.roots): the row's leaf, numbered
+            # among all leaves (< 2**24: exact in float32); its table row for the column.
+            index = np.concatenate(session.run(None, {"X": X[start:stop]}), axis=1)
+            index = index.astype(np.int32)
+            index *= n_out
+            index += columns[start:stop, None].astype(np.int32)
+            # A sparse matrix of ones times the table adds, per row, the picked table rows
+            # one tree after the other in float64.
+            picks = csr_matrix(
+                (ones[: n * n_trees], index.ravel(), np.arange(0, n * n_trees + 1, n_trees)),
+                shape=(n, table.shape[0]),
+            )
+            out[start:stop] = picks @ table
         return out
 
-    def _leaf_tables(self) -> tuple[Any, np.ndarray, np.ndarray] | None:
-        """(leaf-index session, node -> leaf row, per-leaf path contributions), built once."""
+    def _leaf_tables(self) -> tuple[Any, np.ndarray] | None:
+        """(leaf-number session, per-leaf path contributions), built once."""
         if self._leaf_session is None:
             try:
                 self._leaf_session = self._build_leaf_tables()
@@ -266,45 +285,61 @@ class TreeExplainer:
                 self._leaf_session = False
         return self._leaf_session or None
 
-    def _build_leaf_tables(self) -> tuple[Any, np.ndarray, np.ndarray]:
+    def _build_leaf_tables(self) -> tuple[Any, np.ndarray]:
+        """The leaf-number model and the table of path contributions.
+
+        The model has one single-tree ``TreeEnsembleRegressor`` per tree, whose output is the
+        number of the leaf reached among all leaves: in onnxruntime (1.32, one thread) that
+        takes about 30 % less time than one operator with a target per tree. The table has a
+        row per leaf and output column (row ``leaf * outputs + column``) and a column per
+        feature: float32 sums along the path, as float64 for the float64 sum.
+        """
         import onnxruntime as ort
         from onnx import TensorProto, helper
 
         attrs = self._node_attrs
         tree_ids = np.asarray(attrs["nodes_treeids"], dtype=np.int64)
-        tree_pos = np.searchsorted(np.unique(tree_ids), tree_ids)
         leaves = np.flatnonzero(self.is_leaf)
-        if leaves.size >= 2**24:  # leaf indices travel as float32
+        n_out = self.node_value.shape[1]
+        if leaves.size >= 2**24 or leaves.size * n_out >= 2**31:  # float32, int32 indices
             raise ValueError("too many leaves")
-        n_trees = int(self.roots.size)
-        node_kwargs = {k: [int(v) for v in attrs[k]] for k in
-                       ("nodes_treeids", "nodes_nodeids", "nodes_featureids",
-                        "nodes_truenodeids", "nodes_falsenodeids")}  # fmt: skip
-        node_kwargs["nodes_values"] = [float(v) for v in self.threshold]
-        node_kwargs["nodes_modes"] = list(attrs["nodes_modes"])
-        if "nodes_missing_value_tracks_true" in attrs:
-            node_kwargs["nodes_missing_value_tracks_true"] = [
-                int(v) for v in attrs["nodes_missing_value_tracks_true"]
-            ]
-        node = helper.make_node(
-            "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml",
-            target_treeids=[int(v) for v in tree_ids[leaves]],
-            target_nodeids=[int(v) for v in np.asarray(attrs["nodes_nodeids"])[leaves]],
-            target_ids=[int(v) for v in tree_pos[leaves]],
-            target_weights=[float(v) for v in leaves],
-            n_targets=n_trees, aggregate_function="SUM", post_transform="NONE",
-            **node_kwargs,
-        )  # fmt: skip
+        leaf_number = np.zeros(self.is_leaf.size, dtype=np.int64)
+        leaf_number[leaves] = np.arange(leaves.size)
+        node_ids = np.asarray(attrs["nodes_nodeids"], dtype=np.int64)
+        node_columns = {k: np.asarray(attrs[k], dtype=np.int64) for k in
+                        ("nodes_nodeids", "nodes_featureids", "nodes_truenodeids",
+                         "nodes_falsenodeids", "nodes_missing_value_tracks_true")
+                        if k in attrs}  # fmt: skip
+        modes = np.asarray(attrs["nodes_modes"], dtype=object)
+        nodes, outputs = [], []
+        for j, tree in enumerate(np.unique(tree_ids)):  # the order of self.roots
+            sel = np.flatnonzero(tree_ids == tree)
+            tree_leaves = sel[self.is_leaf[sel]]
+            node = helper.make_node(
+                "TreeEnsembleRegressor", ["X"], [f"leaf_{j}"], domain="ai.onnx.ml",
+                nodes_treeids=[int(tree)] * sel.size,
+                nodes_values=self.threshold[sel].tolist(),
+                nodes_modes=modes[sel].tolist(),
+                **{k: v[sel].tolist() for k, v in node_columns.items()},
+                target_treeids=[int(tree)] * tree_leaves.size,
+                target_nodeids=node_ids[tree_leaves].tolist(),
+                target_ids=[0] * tree_leaves.size,
+                target_weights=leaf_number[tree_leaves].astype(np.float64).tolist(),
+                n_targets=1, aggregate_function="SUM", post_transform="NONE",
+            )  # fmt: skip
+            nodes.append(node)
+            outputs.append(helper.make_tensor_value_info(f"leaf_{j}", TensorProto.FLOAT, [None, 1]))
         graph = helper.make_graph(
-            [node], "leaf_indices",
+            nodes, "leaf_rows",
             [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, self.n_features])],
-            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, n_trees])],
+            outputs,
         )  # fmt: skip
         model = helper.make_model(
             graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
         )
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         session = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
@@ -313,7 +348,6 @@ class TreeExplainer:
         inner = np.flatnonzero(~self.is_leaf)
         parent[self.true_child[inner]] = inner
         parent[self.false_child[inner]] = inner
-        n_out = self.node_value.shape[1]
         table = np.zeros((leaves.size, n_out, self.n_features), dtype=np.float32)
         rows = np.arange(leaves.size)
         current = leaves.copy()
@@ -326,9 +360,9 @@ class TreeExplainer:
             delta = (self.node_value[current] - self.node_value[up]).astype(np.float32)
             np.add.at(table, (rows, slice(None), self.feature[up]), delta)
             current = up
-        leaf_row = np.zeros(self.is_leaf.size, dtype=np.int64)
-        leaf_row[leaves] = np.arange(leaves.size)
-        return session, leaf_row, table
+        # Rows leaf * n_out + column, in float64: the sums stay as the float64 sum of the
+        # float32 table entries they always were.
+        return session, table.reshape(-1, self.n_features).astype(np.float64)
 
     def _column_chunk(self, X: np.ndarray, columns: np.ndarray) -> np.ndarray:
         n_rows, n_trees = X.shape[0], self.roots.size
@@ -345,8 +379,7 @@ class TreeExplainer:
             go = self._goes_true(X[rows, feats], nodes)
             child = np.where(go, self.true_child[nodes], self.false_child[nodes])
             delta = self.node_value[child, cols] - self.node_value[nodes, cols]
-            flat += np.bincount(rows * self.n_features + feats, weights=delta,
-                                minlength=flat.size)
+            flat += np.bincount(rows * self.n_features + feats, weights=delta, minlength=flat.size)
             current[active] = child
             active = active[~self.is_leaf[child]]
         return flat.reshape(n_rows, self.n_features)
@@ -385,7 +418,6 @@ class LinearExplainer:
         """Contributions to one output column per row: (rows, features)."""
         values = self.contributions(X).values
         return values[np.arange(values.shape[0]), :, np.asarray(columns, dtype=np.int64)]
-
 
 
 def explainer_for(model: Any) -> TreeExplainer | LinearExplainer:

@@ -8,7 +8,9 @@ exist. The logic lives in ``analysis/floors.py``, ``analysis/zonal.py`` and the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -225,15 +227,26 @@ class FloorCountProcessor(CutProcessor):
         )
         estimated = np.where(used == "none", np.nan, storeys.astype(float))
         # Each model's card sets the confidence under which its estimates need review.
-        thresholds = {"height": height_model.card.review_threshold,
-                      "fusion": height_model.card.review_threshold, "none": np.inf}
+        thresholds = {
+            "height": height_model.card.review_threshold,
+            "fusion": height_model.card.review_threshold,
+            "none": np.inf,
+        }
         if facade_model is not None:
             thresholds["facade"] = facade_model.card.review_threshold
         needs_review = confidence < np.array([thresholds[m] for m in used])
         needs_review |= used == "none"
         models = [height_model] + ([facade_model] if facade_model is not None else [])
-        estimate = _Estimate(storeys, confidence, low, high, used, needs_review, explanations,
-                             {m.card.id: m.ref for m in models})
+        estimate = _Estimate(
+            storeys,
+            confidence,
+            low,
+            high,
+            used,
+            needs_review,
+            explanations,
+            {m.card.id: m.ref for m in models},
+        )
         collection = _feature_collection(features, buildings, estimate)
         summary = floors.floor_summary(
             shapely.area(features.geometries), buildings.storeys, estimated, used, needs_review
@@ -398,12 +411,17 @@ _NO_EVIDENCE = {
 
 def _feature_collection(features, buildings: floors.Buildings, est: _Estimate) -> dict:
     """The output buildings: input properties plus the estimate, geometry in CRS84."""
-    geoms = to_crs84(features.geometries, features.crs)
+    geometries = _geojson_geometries(to_crs84(features.geometries, features.crs))
     refs = {
         "height": [est.model_refs.get(HEIGHT_MODEL)],
         "facade": [est.model_refs.get(FACADE_MODEL)],
         "fusion": [est.model_refs.get(HEIGHT_MODEL), est.model_refs.get(FACADE_MODEL)],
     }
+    model_of = {method: ", ".join(r for r in names if r) for method, names in refs.items()}
+    # Per building values as Python objects in one go (the same values int()/float() give).
+    storeys, low, high = est.storeys.tolist(), est.low.tolist(), est.high.tolist()
+    confidence, needs_review = est.confidence.tolist(), est.needs_review.tolist()
+    known = buildings.storeys.tolist()
     out = []
     for i, fid in enumerate(features.ids):
         props = dict(features.properties[i])
@@ -411,27 +429,60 @@ def _feature_collection(features, buildings: floors.Buildings, est: _Estimate) -
         if method == "none":
             props.update(_NO_EVIDENCE)
         else:
-            explanation = [
-                {"factor": floors.FEATURE_TITLES.get(name, name), "weight": round(float(w), 3)}
-                for name, w in est.explanations[i]
-            ] if method in ("height", "fusion") else []
+            explanation = (
+                [
+                    {"factor": floors.FEATURE_TITLES.get(name, name), "weight": round(float(w), 3)}
+                    for name, w in est.explanations[i]
+                ]
+                if method in ("height", "fusion")
+                else []
+            )
             if method in ("facade", "fusion"):
-                explanation.append({"factor": "rows of windows on the facade photo",
-                                    "weight": None})
-            props.update({
-                "storeys_estimated": int(est.storeys[i]),
-                "storeys_range": [int(est.low[i]), int(est.high[i])],
-                "confidence": round(float(est.confidence[i]), 3),
-                "method": method,
-                "model": ", ".join(r for r in refs[method] if r),
-                "explanation": explanation,
-                "needs_review": bool(est.needs_review[i]),
-            })
-        if not np.isnan(buildings.storeys[i]):
-            props["storeys"] = int(buildings.storeys[i])
+                explanation.append(
+                    {"factor": "rows of windows on the facade photo", "weight": None}
+                )
+            props.update(
+                {
+                    "storeys_estimated": int(storeys[i]),
+                    "storeys_range": [int(low[i]), int(high[i])],
+                    "confidence": round(float(confidence[i]), 3),
+                    "method": method,
+                    "model": model_of[method],
+                    "explanation": explanation,
+                    "needs_review": bool(needs_review[i]),
+                }
+            )
+        if not math.isnan(known[i]):
+            props["storeys"] = int(known[i])
             if props["storeys_estimated"] is not None:
                 agree = props["storeys_estimated"] == props["storeys"]
                 props["storeys_check"] = "agree" if agree else "disagree"
-        out.append({"type": "Feature", "id": fid,
-                    "geometry": shapely.geometry.mapping(geoms[i]), "properties": props})
+        out.append({"type": "Feature", "id": fid, "geometry": geometries[i], "properties": props})
     return {"type": "FeatureCollection", "features": out}
+
+
+def _geojson_geometries(geoms: np.ndarray) -> list[dict]:
+    """``shapely.geometry.mapping`` of every geometry: the usual footprints (non-empty
+    Polygons) from one read of all their coordinates, anything else one by one."""
+    out: list = [None] * len(geoms)
+    fast = (shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms)
+    has_m = getattr(shapely, "has_m", None)  # shapely >= 2.1
+    if has_m is not None:
+        fast &= ~has_m(geoms)
+    has_z = shapely.has_z(geoms)
+    for with_z in (False, True):
+        rows = np.flatnonzero(fast & (has_z == with_z))
+        if rows.size == 0:
+            continue
+        _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(
+            geoms[rows], include_z=with_z
+        )
+        points = list(map(tuple, coords.tolist()))
+        bounds = ring_offsets.tolist()
+        rings = [tuple(points[a:b]) for a, b in pairwise(bounds)]
+        firsts = polygon_offsets.tolist()
+        for row, a, b in zip(rows.tolist(), firsts[:-1], firsts[1:], strict=True):
+            out[row] = {"type": "Polygon", "coordinates": tuple(rings[a:b])}
+    for row in np.flatnonzero(~fast).tolist():
+        out[row] = shapely.geometry.mapping(geoms[row])
+    return out
