@@ -246,6 +246,17 @@ LINE = {"type": "LineString", "coordinates": [[9.93, 53.55], [9.931, 53.5505]]}
         ({"counts": {"collection": "nope"}}, "counts", "unknown collection"),
         ({"federal_state": "XX", "counts": fc(count("A", "2024-01-01", 3))}, "federal_state",
          "is not one of"),
+        ({"counts": fc(*series(days=80)), "fit_until": "2024-02-30"}, "fit_until",
+         "is not a date"),
+        ({"counts": fc(*series(days=80)), "fit_until": "garbage"}, "fit_until",
+         "is not a date"),
+        ({"counts": fc(*series(days=80)), "forecast": [{"date": "9999-12-31"}]},
+         "forecast/0/date", "between 1990 and 2100"),
+        ({"segments": {"collection": "segment-volumes"},
+          "official_routes": fc({"type": "Feature", "properties": {"name": "Berlin"},
+                                 "geometry": {"type": "LineString",
+                                              "coordinates": [[13.4, 52.5], [13.41, 52.5]]}})},
+         "official_routes", "within 1 km"),
     ],
 )
 def test_bad_input_gets_400_naming_the_problem(client, inputs, named, words):
@@ -291,3 +302,44 @@ def test_publish_through_the_api(client):
         f"/collections/cycling-volumes-corridors-results/items?job_id={job_id}&f=json"
     ).get_json()
     assert corridor_items["features"][0]["properties"]["rank"] == 1
+
+
+def test_one_station_that_cannot_be_modelled_does_not_stop_the_others(client):
+    records = [*series("S1", days=120), *series("S2", days=20)]
+    response = execute(client, {"counts": fc(*records), "federal_state": "HH",
+                                "time_series": False})
+    assert response.status_code == 200, response.get_json()
+    out = response.get_json()
+    skipped = out["summary"]["counters"]["stations_skipped"]
+    assert [s["station_id"] for s in skipped] == ["S2"] and skipped[0]["reason"]
+    assert set(out["time_series"]) == {"S1"}
+
+
+def test_counts_that_miss_the_segments_period_exclude_their_station(client):
+    stations = fc({"type": "Feature", "geometry": {"type": "Point",
+                                                   "coordinates": [9.9305, 53.55026]},
+                   "properties": {"id": "S1", "federal_state": "HH"}})
+    segments = fc({"type": "Feature", "id": "a", "geometry": LINE,
+                   "properties": {"rides": 70, "week_start": "2025-03-03",
+                                  "week_end": "2025-03-09"}})
+    response = execute(client, {"counts": fc(*series()), "stations": stations,
+                                "segments": segments, "time_series": False})
+    assert response.status_code == 200, response.get_json()
+    network = response.get_json()["summary"]["network"]
+    assert network["stations_used"] == 0
+    excluded = network["stations_excluded"]
+    assert excluded[0]["station_id"] == "S1" and "cover 0%" in excluded[0]["reason"]
+    props = response.get_json()["segments"]["features"][0]["properties"]
+    assert props["calibration"] == "none: relative volume only"
+    assert props["cyclists_estimated"] is None
+
+
+def test_incomplete_days_are_not_taken_as_counted():
+    from cut_processes.processes.cycling_volumes import _counted_per_day
+
+    station = {"daily": {"date": ["2024-03-04", "2024-03-05"], "count": [100.0, 40.0],
+                         "expected": [100.0, 90.0], "flag": [None, None],
+                         "complete": [True, False]}}
+    days = np.array(["2024-03-04", "2024-03-05"], dtype="datetime64[D]")
+    counted, coverage = _counted_per_day(station, days)
+    assert coverage == 1.0 and counted == 95.0  # the half-counted day takes the model's 90

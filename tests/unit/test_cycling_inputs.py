@@ -187,7 +187,8 @@ def test_segments_dbrad_properties_and_stable_ids_across_weeks():
             feat({"anzahl": 70, "von": "2023-02-04", "bis": "2023-02-10"}, geometry),
             feat({"anzahl": 35, "von": "2023-03-11", "bis": "2023-03-17"}, geometry),
             feat(
-                {"rides": 5, "name": "Lindenweg", "road_class": "residential"},
+                {"rides": 5, "name": "Lindenweg", "road_class": "residential",
+                 "week_start": "2023-03-11", "week_end": "2023-03-17"},
                 line((9.94, 53.55), (9.941, 53.55)),
             ),
         ),
@@ -195,8 +196,8 @@ def test_segments_dbrad_properties_and_stable_ids_across_weeks():
     )
     assert segments.segment_ids[0] == segments.segment_ids[1] != segments.segment_ids[2]
     assert list(segments.rides) == [70, 35, 5]
-    assert list(segments.days) == [7, 7, 1]
-    assert segments.periods == ["2023-02-04", "2023-03-11", ""]
+    assert list(segments.days) == [7, 7, 7]
+    assert segments.periods == ["2023-02-04", "2023-03-11", "2023-03-11"]
     assert segments.names[2] == "Lindenweg" and segments.road_classes[2] == "residential"
     assert all(g.geom_type == "LineString" for g in segments.geometries)
 
@@ -252,3 +253,59 @@ def test_routes_need_lines():
     with pytest.raises(InputProblem) as err:
         read_routes(fc(feat({}, {"type": "Point", "coordinates": [9.93, 53.55]})), CTX)
     assert err.value.input_name == "official_routes"
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ([feat({"rides": 3, "week_start": "2024-03-04"}, line((9.93, 53.55), (9.931, 53.55)),
+               fid="h")], "first and last day"),
+        ([feat({"rides": 3, "week_start": "2024-03-04", "week_end": "2024-03-10"},
+               line((9.93, 53.55), (9.931, 53.55)), fid="a"),
+          feat({"rides": 3}, line((9.94, 53.55), (9.941, 53.55)), fid="b")],
+         "'b' has no period"),
+        ([feat({"rides": 3, "week_start": "2024-03-04", "week_end": "2024-03-10"},
+               line((9.93, 53.55), (9.931, 53.55)), fid="a"),
+          feat({"rides": 3, "week_start": "2024-03-04", "week_end": "2024-03-31"},
+               line((9.94, 53.55), (9.941, 53.55)), fid="b")], "ends 2024-03-31"),
+        ([feat({"rides": 3, "week_start": "2024-03-04", "week_end": "2024-03-10"},
+               line((9.93, 53.55), (9.931, 53.55)), fid="a"),
+          feat({"rides": 3, "week_start": "2024-03-05", "week_end": "2024-03-11"},
+               line((9.94, 53.55), (9.941, 53.55)), fid="b")], "overlap"),
+        ([feat({"rides": 1e308}, line((9.93, 53.55), (9.931, 53.55)), fid="big")],
+         "not a count"),
+        ([feat({"rides": 3, "road_class": ["secondary"]}, line((9.93, 53.55), (9.931, 53.55)),
+               fid="rc")], "must be a text"),
+        ([feat({"rides": 3}, {"type": "MultiLineString", "coordinates": [
+            [[9.93, 53.55], [9.931, 53.55]], [[9.94, 53.55], [9.941, 53.55]]]}, fid="ml")],
+         "disconnected"),
+    ],
+)
+def test_segment_periods_and_values_are_checked(features, message):
+    with pytest.raises(InputProblem) as err:
+        read_segments(fc(*features), CTX)
+    assert err.value.input_name == "segments" and message in err.value.problem
+
+
+def test_joining_multilinestring_is_merged_and_reported():
+    segments = read_segments(fc(feat({"rides": 3}, {"type": "MultiLineString", "coordinates": [
+        [[9.93, 53.55], [9.931, 53.55]], [[9.931, 53.55], [9.932, 53.55]]]})), CTX)
+    assert segments.geometries[0].geom_type == "LineString"
+    assert "merged" in segments.report.repaired[0]
+
+
+def test_counts_screening_and_local_times():
+    counts = read_counts(fc(
+        feat({"station_id": "A", "date": "2024-05-01", "count": 3, "precipitation_mm": -999}),
+        feat({"station_id": "A", "date": "9999-12-31", "count": 3}),
+        feat({"station_id": "A", "datetime": "2024-03-01T23:00", "count": 2}),
+    ), CTX)
+    assert len(counts.records) == 2
+    assert counts.records[0]["precipitation_mm"] is None
+    assert "taken as missing" in counts.report.repaired[0]
+    assert "mistyped year" in counts.report.rejected[0]
+    # a time without offset is local (CET in March): 22:00 UTC, the same local day
+    assert counts.records[1]["datetime"] == "2024-03-01T22:00:00Z"
+    with pytest.raises(InputProblem, match="direction"):
+        read_counts(fc(feat({"station_id": "A", "date": "2024-05-01", "count": 3,
+                             "direction": {"x": 1}})), CTX)

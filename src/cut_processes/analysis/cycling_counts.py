@@ -78,7 +78,7 @@ import itertools
 import math
 import time
 import zoneinfo
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1204,7 +1204,7 @@ def _forecast_rows(
         rows.append((day, values))
     rows.sort(key=lambda r: r[0])
     days = [r[0] for r in rows]
-    repeated = sorted({d for d in days if days.count(d) > 1})
+    repeated = sorted(d for d, n in Counter(days).items() if n > 1)
     if repeated:
         raise InputProblem("forecast", f"date(s) given twice: {', '.join(map(str, repeated))}")
     dates = np.array(days, dtype="datetime64[D]")

@@ -28,6 +28,7 @@ since that is the usual sign of projected coordinates without a ``crs`` member.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -287,7 +288,7 @@ def read_counts(value: Any, context: ResolveContext) -> Counts:
         result = _csv_text("counts", value, read_munich_counts)
         for ref, reason in result.rejected:
             report.rejected.append(f"{ref.split(' ', 1)[-1]}: {reason}")
-        records = [f["properties"] for f in result.features]
+        records = _screened([f["properties"] for f in result.features], report)
         if not records:
             raise InputProblem(
                 "counts", "the CSV holds no usable count: " + "; ".join(report.rejected[:3])
@@ -301,10 +302,73 @@ def read_counts(value: Any, context: ResolveContext) -> Counts:
         if path is not None and path.suffix.lower() == ".csv":
             return read_counts(path.read_text(encoding="utf-8-sig"), context)
     features = _features("counts", value, context, {"Point"}, report, geometry_required=False)
-    records = []
-    for fid, props in zip(features.ids, features.properties, strict=True):
-        records.append(_count_record(fid, props))
+    records = [_count_record(fid, props) for fid, props in
+               zip(features.ids, features.properties, strict=True)]
+    records = _screened(records, report)
+    if not records:
+        raise InputProblem("counts", "no usable count: " + "; ".join(report.rejected[:3]))
     return Counts(records, report)
+
+
+#: Plausible ranges of the daily weather (values outside are sensor errors or sentinels such
+#: as -999: treated as missing and reported).
+WEATHER_RANGES = {
+    "min_temperature_c": (-50.0, 50.0),
+    "max_temperature_c": (-50.0, 50.0),
+    "precipitation_mm": (0.0, 500.0),
+    "cloud_cover_percent": (0.0, 100.0),
+    "sunshine_hours": (0.0, 24.0),
+}
+#: Counts on days outside this range are rejected (a mistyped year would otherwise stretch a
+#: station's daily grid over centuries).
+FIRST_YEAR = 1990
+
+
+def _last_day() -> str:
+    from datetime import date, timedelta
+
+    return (date.today() + timedelta(days=366)).isoformat()
+
+
+def _screened(records: list[dict[str, Any]], report: Report) -> list[dict[str, Any]]:
+    """Records with a day in [1990, next year] and plausible weather (else weather missing)."""
+    last = _last_day()
+    kept, implausible = [], dict.fromkeys(WEATHER_RANGES, 0)
+    for record in records:
+        day = record.get("date") or (record.get("datetime") or "")[:10]
+        if not (f"{FIRST_YEAR}-01-01" <= day <= last):
+            report.rejected.append(
+                f"station {record['station_id']} on {day}: the day lies outside "
+                f"{FIRST_YEAR}-01-01..{last} (a mistyped year?)")
+            continue
+        for key, (low, high) in WEATHER_RANGES.items():
+            value = record.get(key)
+            if value is not None and not (low <= value <= high):
+                if implausible[key] < 3:
+                    report.repaired.append(
+                        f"station {record['station_id']} on {day}: {key} {value} outside "
+                        f"{low:g}..{high:g}, taken as missing")
+                implausible[key] += 1
+                record[key] = None
+        kept.append(record)
+    for key, n in implausible.items():
+        if n > 3:
+            report.repaired.append(f"... {key} outside its range on {n} records in all")
+    return kept
+
+
+def _moment(value: Any) -> str | None:
+    """ISO 8601 UTC text of a moment; without an offset it is local time (Europe/Berlin)."""
+    try:
+        return parse_datetime(value, assume_utc=False)
+    except ValueError as err:
+        if "without a UTC offset" not in str(err):
+            raise
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    naive = datetime.fromisoformat(str(value).strip().replace(" ", "T", 1))
+    return parse_datetime(naive.replace(tzinfo=ZoneInfo("Europe/Berlin")).isoformat())
 
 
 def _count_record(fid: Any, props: dict[str, Any]) -> dict[str, Any]:
@@ -328,18 +392,23 @@ def _count_record(fid: Any, props: dict[str, Any]) -> dict[str, Any]:
     moment = props.get("datetime", props.get("phenomenon_start"))
     try:
         if moment is not None:
-            record["datetime"] = parse_datetime(moment)
+            record["datetime"] = _moment(moment)
             end = props.get("phenomenon_end")
             if end is not None:
-                record["datetime_end"] = parse_datetime(end)
+                record["datetime_end"] = _moment(end)
         else:
             record["date"] = parse_date(props.get("date", props.get("datum")))
     except ValueError as err:
         raise InputProblem("counts", f"record {fid!r} (station {sid}): {err}") from None
     if record.get("date") is None and record.get("datetime") is None:
         raise InputProblem("counts", f"record {fid!r} (station {sid}) has no date")
-    if props.get("direction") is not None:
-        record["direction"] = props["direction"]
+    direction = props.get("direction")
+    if direction is not None:
+        if isinstance(direction, bool) or not isinstance(direction, int | str):
+            raise InputProblem(
+                "counts", f"record {fid!r}: direction {direction!r} must be a number or a name"
+            )
+        record["direction"] = direction
     for key in WEATHER_FIELDS:
         try:
             record[key] = parse_number(props.get(key))
@@ -378,6 +447,7 @@ def _sensorthings_counts(value: dict[str, Any], context: ResolveContext, report:
         records.append(_count_record(props["id"], props))
         if feat.get("geometry") is not None:
             located.setdefault(str(props["thing_id"]), (props.get("thing_name"), feat["geometry"]))
+    records = _screened(records, report)
     stations = None
     if located:
         ids = list(located)
@@ -433,9 +503,26 @@ def read_segments(value: Any, context: ResolveContext) -> Segments:
     raw_coords = None
     if isinstance(value, dict) and value.get("type") == "FeatureCollection":
         raw_coords = [(f.get("geometry") or {}).get("coordinates") for f in value["features"]]
+    merged = 0
+    for i, geom in enumerate(features.geometries):
+        if geom.geom_type == "MultiLineString":
+            line = shapely.line_merge(geom)
+            if line.geom_type != "LineString":
+                raise InputProblem(
+                    "segments",
+                    f"feature {features.ids[i]!r} is a MultiLineString of "
+                    f"{shapely.get_num_geometries(line)} disconnected parts; give one feature "
+                    "per part",
+                )
+            features.geometries[i] = line
+            merged += 1
+    if merged:
+        report.repaired.append(f"{merged} MultiLineString(s) of joining parts merged into lines")
     lengths = shapely.length(features.geometries)
     seg_ids, rides, days, periods, names, classes = [], [], [], [], [], []
     seen: dict[tuple[str, str], Any] = {}
+    ends: dict[str, tuple[str, Any]] = {}
+    dated = undated = None
     for i, (fid, props) in enumerate(zip(features.ids, features.properties, strict=True)):
         if not lengths[i] > 0:
             raise InputProblem("segments", f"feature {fid!r} is a line of zero length")
@@ -446,16 +533,41 @@ def read_segments(value: Any, context: ResolveContext) -> Segments:
             raise InputProblem(
                 "segments", f"feature {fid!r}: rides {raw!r} is not a number"
             ) from None
-        if value_rides is None or value_rides < 0:
-            raise InputProblem("segments", f"feature {fid!r}: rides {raw!r} is not a count")
+        if value_rides is None or not 0 <= value_rides <= MAX_RIDES:
+            raise InputProblem(
+                "segments", f"feature {fid!r}: rides {raw!r} is not a count (0..{MAX_RIDES:g})"
+            )
         try:
             start = parse_date(props.get("week_start", props.get("von")))
             end = parse_date(props.get("week_end", props.get("bis")))
         except ValueError as err:
             raise InputProblem("segments", f"feature {fid!r}: {err}") from None
-        if start and end and end < start:
+        if (start is None) != (end is None):
+            raise InputProblem(
+                "segments",
+                f"feature {fid!r}: a period needs its first and last day (week_start and "
+                "week_end, or von and bis)",
+            )
+        if start and end < start:
             raise InputProblem(
                 "segments", f"feature {fid!r}: period ends ({end}) before it starts ({start})"
+            )
+        if start:
+            dated = dated if dated is not None else fid
+            first_end = ends.setdefault(start, (end, fid))
+            if first_end[0] != end:
+                raise InputProblem(
+                    "segments",
+                    f"feature {fid!r}: the period starting {start} ends {end}, but "
+                    f"{first_end[0]} for feature {first_end[1]!r}",
+                )
+        else:
+            undated = undated if undated is not None else fid
+        if dated is not None and undated is not None:
+            raise InputProblem(
+                "segments",
+                f"feature {undated!r} has no period but feature {dated!r} has one: give every "
+                "feature its period or none",
             )
         span = 1
         if start and end:
@@ -466,6 +578,8 @@ def read_segments(value: Any, context: ResolveContext) -> Segments:
                 raw_coords is not None
                 and raw_coords[i] is not None
                 and (features.geometries[i].geom_type == "LineString")
+                and isinstance(value, dict)
+                and (value["features"][i].get("geometry") or {}).get("type") == "LineString"
             ):
                 sid = derived_id(raw_coords[i])
             else:
@@ -483,12 +597,20 @@ def read_segments(value: Any, context: ResolveContext) -> Segments:
         rides.append(float(value_rides))
         days.append(span)
         periods.append(start or "")
-        names.append(props.get("name") or props.get("strassenname"))
-        classes.append(props.get("road_class"))
+        names.append(_label(fid, "name", props.get("name") or props.get("strassenname")))
+        classes.append(_label(fid, "road_class", props.get("road_class")))
         keep = len(seg_ids) - 1
         if keep != i:  # rows were dropped before: keep the geometry aligned
             features.geometries[keep] = features.geometries[i]
             features.ids[keep] = fid
+    spans = sorted((start, end) for start, (end, _) in ends.items())
+    for (a_start, a_end), (b_start, _) in itertools.pairwise(spans):
+        if b_start <= a_end:
+            raise InputProblem(
+                "segments",
+                f"the periods {a_start}..{a_end} and {b_start}.. overlap: give weeks (or other "
+                "periods) that do not overlap",
+            )
     n = len(seg_ids)
     return Segments(
         seg_ids,
@@ -501,6 +623,19 @@ def read_segments(value: Any, context: ResolveContext) -> Segments:
         list(features.ids[:n]),
         report,
     )
+
+
+#: More rides than this on one segment in one period are not a count.
+MAX_RIDES = 1e9
+
+
+def _label(fid: Any, key: str, value: Any) -> str | None:
+    """A text attribute: strings kept, numbers as text, anything else refused."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise InputProblem("segments", f"feature {fid!r}: {key} {value!r} must be a text")
 
 
 def read_routes(value: Any, context: ResolveContext) -> FeatureSet:

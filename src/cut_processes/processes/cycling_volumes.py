@@ -327,6 +327,7 @@ class CyclingVolumesProcessor(CutProcessor):
     def run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         started = utc_now()
         analyses = _analyses(inputs)
+        _check_dates(inputs)
         context = resolve_context(self.processor_def, self.allow_local_paths)
         self.progress(2, "reading inputs")
         stations = counts = segments = routes = None
@@ -414,31 +415,41 @@ class CyclingVolumesProcessor(CutProcessor):
                 }
         out: dict[str, Any] = {}
         repairs: list[str] = []
+        skipped: list[dict[str, str]] = []
+        first_problem: InputProblem | None = None
         for k, one in enumerate(series):
             self.progress(8 + 50 * k / max(len(series), 1), f"modelling station {one.station_id}")
-            analysed = cycling_counts.analyse_station(
-                one, fit_until=inputs.get("fit_until"), base_year=inputs.get("base_year"),
-                forecast=inputs.get("forecast"))
-            out[one.station_id] = analysed.to_json()
+            try:
+                analysed = cycling_counts.analyse_station(
+                    one, fit_until=inputs.get("fit_until"), base_year=inputs.get("base_year"),
+                    forecast=inputs.get("forecast"))
+            except InputProblem as problem:  # this station only: the others go on
+                first_problem = first_problem or problem
+                skipped.append({"station_id": one.station_id,
+                                "input": problem.input_name, "reason": problem.problem})
+                continue
+            result = analysed.to_json()
+            if len(one.complete) == len(result["daily"]["date"]):
+                result["daily"]["complete"] = [bool(c) for c in one.complete]
+            out[one.station_id] = result
             repairs.extend(f"station {one.station_id}: {r}" for r in one.repairs)
+        if not out and first_problem is not None:
+            raise first_problem
         summary["counters"] = {
             "stations": len(out),
             "anomalies": {sid: len(r["anomalies"]) for sid, r in out.items()},
             "repairs": repairs[:20],
         }
+        if skipped:
+            summary["counters"]["stations_skipped"] = skipped
         return out
 
     # -- network ----------------------------------------------------------------------------
     def _calibrate(self, inputs, network: _Network, stations, station_results, summary):
         matches: list[tuple[str, int, float]] = []
         report: dict[str, Any] = {"periods": network.periods}
-        if stations is None or not station_results:
-            network.calibration = cycling_network.calibrate(
-                network.rides_total, [], road_class=network.road_classes,
-                period_days=network.period_days)
-            report["note"] = ("no stations with counts given: relative volumes only"
-                              if stations is None or not station_results else None)
-        else:
+        not_covered: list[dict[str, str]] = []
+        if stations is not None:
             # A station counting east/west lies on a segment running east-west, not on the
             # cross street it may be nearer to.
             bearings = [cycling_network.COMPASS.get(str(p.get("direction_1") or "").lower(),
@@ -449,18 +460,29 @@ class CyclingVolumesProcessor(CutProcessor):
             network.station_match = {
                 sid: (int(i), float(d)) for sid, i, d in
                 zip(stations.ids, index, distance, strict=True)}
+        if not network.dated:
+            report["note"] = ("the segments have no period (week_start/week_end): their rides "
+                              "cannot be related to counted days, so volumes are relative only")
+        elif stations is None or not station_results:
+            report["note"] = "no stations with counts given: relative volumes only"
+        else:
             for sid, (seg, _) in network.station_match.items():
                 if sid not in station_results:
                     continue
-                counted = _counted_per_day(station_results[sid], network.days)
+                counted, coverage = _counted_per_day(station_results[sid], network.days)
                 if counted is None:
+                    not_covered.append({"station_id": sid, "reason": (
+                        f"its counts cover {coverage:.0%} of the segments' "
+                        f"{len(network.days)} days (at least {MIN_COVERAGE:.0%} needed)")})
                     continue
                 matches.append((sid, seg, counted))
-            network.calibration = cycling_network.calibrate(
-                network.rides_total, matches, road_class=network.road_classes,
-                period_days=network.period_days)
+        network.calibration = cycling_network.calibrate(
+            network.rides_total, matches, road_class=network.road_classes,
+            period_days=network.period_days)
+        if matches:
             report["leave_one_station_out"] = network.calibration.leave_one_station_out()
         report.update(network.calibration.summary())
+        report["stations_excluded"] = not_covered + report.get("stations_excluded", [])
         summary["network"] = report
 
     # -- corridors --------------------------------------------------------------------------
@@ -470,11 +492,17 @@ class CyclingVolumesProcessor(CutProcessor):
             network.geometries, network.rides_per_day, names=network.names, top_n=top_n)
         overlap = None
         if routes is not None:
+            reach = shapely.box(*shapely.total_bounds(network.geometries)).buffer(1000.0)
+            if not shapely.intersects(reach, shapely.union_all(routes.geometries)):
+                raise InputProblem(
+                    "official_routes",
+                    "no official route lies within 1 km of the segments' extent: another "
+                    "city, or another CRS?")
             names = [p.get("name") or p.get("routennummer") for p in routes.properties]
             overlap = cycling_network.official_overlap(
                 found, routes.geometries,
                 official_names=[None if n is None else str(n) for n in names])
-        report: dict[str, Any] = {"count": len(found), "volume": "crowdsourced rides per day"}
+        report: dict[str, Any] = {"count": len(found), "volume": network.volume_unit}
         if overlap is not None:
             report["official_network"] = {
                 k: v for k, v in overlap.items() if k not in ("corridors", "not_on_official")}
@@ -489,10 +517,10 @@ class CyclingVolumesProcessor(CutProcessor):
         summary["corridors"] = report
         by_rank = {r["rank"]: r for r in (overlap or {}).get("corridors", [])}
         features = []
-        geoms = to_crs84(np.array([c.geometry for c in found], dtype=object))
+        geoms = to_crs84(np.array([_lines_only(c.geometry) for c in found], dtype=object))
         for corridor, geom in zip(found, geoms, strict=True):
             props = corridor.properties()
-            props["volume_unit"] = "crowdsourced rides per day"
+            props["volume_unit"] = network.volume_unit
             if network.calibration is not None:
                 est = network.calibration.cyclists_estimated[corridor.segments]
                 lengths = network.lengths[corridor.segments]
@@ -519,11 +547,17 @@ class CyclingVolumesProcessor(CutProcessor):
             collection = result.get(part)
             if collection is None:
                 continue
+            note = None
             if part == "stations":
-                collection = {"type": "FeatureCollection", "features": [
-                    f for f in collection["features"] if f.get("geometry") is not None]}
+                located = [f for f in collection["features"] if f.get("geometry") is not None]
+                if len(located) < len(collection["features"]):
+                    note = (f"{len(collection['features']) - len(located)} station(s) without "
+                            "location not published (a results collection holds points)")
+                collection = {"type": "FeatureCollection", "features": located}
             published[part] = publish_feature_collection(PROCESS_ID, job_id, collection,
                                                           part=part)
+            if note:
+                published[part]["note"] = note
         return published
 
 
@@ -551,24 +585,33 @@ def _analyses(inputs: dict[str, Any]) -> list[str]:
     return [a for a in ANALYSES if a in requested]
 
 
-def _counted_per_day(station: dict[str, Any], days: np.ndarray) -> float | None:
-    """A station's mean daily count over the segments' days: counted where clean, else the
-    model's expectation; None when the station's series does not cover those days."""
+#: Share of the segments' days a station's series must cover to calibrate them.
+MIN_COVERAGE = 0.5
+
+
+def _counted_per_day(station: dict[str, Any], days: np.ndarray) -> tuple[float | None, float]:
+    """A station's mean daily count over the segments' days and the share of those days its
+    series covers: a day's count where it is complete and not flagged, else the model's
+    expectation. None when less than :data:`MIN_COVERAGE` of the days is covered."""
     daily = station["daily"]
     dates = np.array(daily["date"], dtype="datetime64[D]")
+    if not len(days) or not len(dates):
+        return None, 0.0
     pos = np.searchsorted(dates, days)
     inside = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == days)
-    if not inside.any():
-        return None
-    pos = pos[inside]
+    coverage = float(inside.mean())
+    if coverage < MIN_COVERAGE:
+        return None, coverage
+    complete = daily.get("complete")
     values = []
-    for p in pos:
+    for p in pos[inside]:
         count, expected, flag = daily["count"][p], daily["expected"][p], daily["flag"][p]
-        if count is not None and flag is None:
+        whole = complete is None or complete[p]
+        if count is not None and flag is None and whole:
             values.append(count)
         elif expected is not None:
             values.append(expected)
-    return float(np.mean(values)) if values else None
+    return (float(np.mean(values)) if values else None), coverage
 
 
 class _Network:
@@ -590,6 +633,9 @@ class _Network:
         self.names = [segments.names[i] for i in first]
         self.road_classes = [segments.road_classes[i] for i in first]
         self.periods = sorted(set(segments.periods))
+        self.dated = self.periods != [""]
+        self.volume_unit = ("crowdsourced rides per day" if self.dated
+                            else "crowdsourced rides per period (the segments have no dates)")
         span = {p: d for p, d in zip(segments.periods, segments.days, strict=True)}
         self.period_days = float(sum(span[p] for p in self.periods))
         days = []
@@ -632,7 +678,8 @@ class _Network:
                 "name": self.names[i],
                 "road_class": self.road_classes[i],
                 "length_m": round(float(self.lengths[i]), 1),
-                "rides_per_day": round(float(self.rides_per_day[i]), 3),
+                ("rides_per_day" if self.dated else "rides"): round(
+                    float(self.rides_per_day[i]), 3),
             }
             if cal is not None:
                 props["relative_volume"] = _num(cal.relative_volume[i], 3)
@@ -653,9 +700,12 @@ def _num(value: float, digits: int) -> float | None:
 def _stations_output(stations: Stations | None, results: dict[str, Any],
                      network: _Network | None, only: list[str] | None) -> dict[str, Any]:
     ids = list(stations.ids) if stations is not None else []
-    ids += [sid for sid in results if sid not in set(ids)]
+    known = set(ids)
+    ids += [sid for sid in results if sid not in known]
     if only:
-        ids = [sid for sid in ids if sid in set(only)]
+        wanted = set(only)
+        ids = [sid for sid in ids if sid in wanted]
+    position = {sid: k for k, sid in enumerate(stations.ids)} if stations is not None else {}
     located = {}
     if stations is not None:
         geoms = to_crs84(stations.points)
@@ -664,13 +714,15 @@ def _stations_output(stations: Stations | None, results: dict[str, Any],
     for sid in ids:
         props: dict[str, Any] = {"station_id": sid}
         if stations is not None and sid in located:
-            k = stations.ids.index(sid)
+            k = position[sid]
             props["name"] = stations.names[k]
             props["federal_state"] = stations.states[k]
         res = results.get(sid)
         if res is not None:
             props["model"] = res["model"]
-            latest = [d for d in res["dtv"] if d.get("dtv") is not None]
+            # the headline DTV is the latest year with counted days, not a year of imputation
+            latest = [d for d in res["dtv"]
+                      if d.get("dtv") is not None and d.get("days_counted", 1) > 0]
             if latest:
                 props["dtv"] = latest[-1]["dtv"]
                 props["dtv_year"] = latest[-1].get("year")
@@ -690,3 +742,32 @@ def _stations_output(stations: Stations | None, results: dict[str, Any],
                          "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
                          "properties": props})
     return {"type": "FeatureCollection", "features": features}
+
+
+def _lines_only(geometry: Any) -> Any:
+    """A corridor as LineString or MultiLineString (snapping very short segments can leave
+    points in a collection)."""
+    if geometry.geom_type in ("LineString", "MultiLineString"):
+        return geometry
+    parts = [g for g in shapely.get_parts(geometry) if g.geom_type == "LineString"]
+    merged = shapely.line_merge(shapely.multilinestrings(parts)) if parts else geometry
+    return merged
+
+
+def _check_dates(inputs: dict[str, Any]) -> None:
+    """``fit_until`` and forecast dates: real days between 1990 and 2100 (JSON Schema's
+    ``format: date`` is not enforced by the validator)."""
+    from datetime import date
+
+    def day(name: str, value: str) -> None:
+        try:
+            parsed = date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InputProblem(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+        if not (1990 <= parsed.year <= 2100) or len(value) != 10:
+            raise InputProblem(name, f"{value!r} is not a date between 1990 and 2100")
+
+    if inputs.get("fit_until") is not None:
+        day("fit_until", inputs["fit_until"])
+    for k, item in enumerate(inputs.get("forecast") or []):
+        day(f"forecast/{k}/date", item["date"])
