@@ -275,3 +275,52 @@ def test_published_collection_loads_as_features_layer(qgis_app, live_server):
     one_job = oapif_layer({"collection": "buildings", "href": f"{href}?job_id=0123456789"})
     assert one_job.subsetString() == "\"job_id\" = '0123456789'"
     assert one_job.name() == "buildings (job 01234567)"
+
+
+def segments_layer() -> QgsVectorLayer:
+    """A straight street of three busy segments and three quiet streets (EPSG:25832)."""
+    layer = QgsVectorLayer(
+        "LineString?crs=EPSG:25832&field=name:string&field=rides:integer"
+        "&field=week_start:string&field=week_end:string", "segments", "memory")
+    rows = [("Lindenweg", 560, [(561100, 5933500), (561250, 5933500)]),
+            ("Lindenweg", 610, [(561250, 5933500), (561400, 5933500)]),
+            ("Lindenweg", 580, [(561400, 5933500), (561550, 5933500)]),
+            ("Ahornstieg", 20, [(561250, 5933500), (561250, 5933650)]),
+            ("Birkenweg", 15, [(561100, 5933800), (561250, 5933800)]),
+            ("Erlenweg", 12, [(561100, 5934000), (561250, 5934000)])]
+    features = []
+    for name, rides, coords in rows:
+        feature = QgsFeature(layer.fields())
+        feature.setAttributes([name, rides, "2025-03-10", "2025-03-16"])
+        feature.setGeometry(QgsGeometry.fromWkt(
+            "LINESTRING(" + ",".join(f"{x} {y}" for x, y in coords) + ")"))
+        features.append(feature)
+    assert layer.dataProvider().addFeatures(features)[0]
+    return layer
+
+
+def test_cycling_corridors_from_a_line_layer(provider, live_server):
+    from qgis.core import QgsProcessingUtils
+
+    algorithm = provider.algorithm("cut_cycling_volumes")
+    kinds = {d.name(): d.type() for d in algorithm.parameterDefinitions()}
+    assert kinds["segments"] == "source" and kinds["official_routes"] == "source"
+    assert kinds["OUTPUT_corridors"] == "sink" and kinds["OUTPUT_segments"] == "sink"
+    context = QgsProcessingContext()
+    result = run("cutprocessing:cut_cycling_volumes",
+                 {"segments": segments_layer(), "top_n": 2,
+                  "OUTPUT_corridors": "TEMPORARY_OUTPUT",
+                  "OUTPUT_segments": "TEMPORARY_OUTPUT"}, RecordingFeedback(), context)
+    corridors = result["OUTPUT_corridors"]
+    if isinstance(corridors, str):
+        corridors = QgsProcessingUtils.mapLayerFromString(corridors, context)
+    ranked = sorted(corridors.getFeatures(), key=lambda f: f["rank"])
+    # the three Lindenweg segments are one corridor, ranked first by ride-km
+    assert ranked[0]["rank"] == 1 and ranked[0]["segment_count"] == 3
+    assert abs(ranked[0]["length_m"] - 450) < 1
+    assert "Lindenweg" in ranked[0]["names"]
+    segments = result["OUTPUT_segments"]
+    if isinstance(segments, str):
+        segments = QgsProcessingUtils.mapLayerFromString(segments, context)
+    assert segments.featureCount() == 6
+    assert {f["calibration"] for f in segments.getFeatures()} == {"none: relative volume only"}

@@ -64,7 +64,7 @@ WEATHER_PROPERTIES = {
     "cloud_cover_percent": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
     "sunshine_hours": {"type": ["number", "null"], "minimum": 0, "maximum": 24},
 }
-_FEATURES_OR_REF = {"type": "object"}
+_FEATURES_OR_REF = {"type": "object", "contentMediaType": "application/geo+json"}
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -218,7 +218,8 @@ PROCESS_METADATA: dict[str, Any] = {
         "official_routes": {
             "title": "Official route network",
             "description": "LineStrings of an official cycle route network (such as "
-            "Hamburg's Velorouten): corridors report their share on it.",
+            "Hamburg's Velorouten): corridors report their share on it. A GeoJSON "
+            "FeatureCollection, {\"collection\": \"bike-routes\"} or {\"href\": ...}.",
             "schema": _FEATURES_OR_REF,
             "minOccurs": 0,
             "maxOccurs": 1,
