@@ -343,3 +343,53 @@ def test_incomplete_days_are_not_taken_as_counted():
     days = np.array(["2024-03-04", "2024-03-05"], dtype="datetime64[D]")
     counted, coverage = _counted_per_day(station, days)
     assert coverage == 1.0 and counted == 95.0  # the half-counted day takes the model's 90
+
+
+def test_counts_from_a_sensorthings_service(monkeypatch):
+    """Daily datastreams of a FROST-like service (replayed in memory) through the process:
+    the Things' locations become the stations."""
+    from urllib.parse import unquote
+
+    import cut_processes.io.sensorthings as sta
+    from cut_processes.processes.cycling_volumes import CyclingVolumesProcessor
+
+    root = "https://iot.example.org/v1.1"
+    days = [str(np.datetime64("2024-01-01") + np.timedelta64(k, "D")) for k in range(150)]
+    rng = np.random.default_rng(5)
+    level = {"7": 800.0, "8": 300.0}
+    things = {"value": [
+        {"@iot.id": int(tid), "name": f"Zählstelle {tid}",
+         "Locations": [{"location": {"type": "Point", "coordinates": [9.93 + int(tid) / 1000,
+                                                                    53.55]}}],
+         "Datastreams": [{"@iot.id": int(tid) * 10, "unitOfMeasurement": {"name": "Anzahl"},
+                          "properties": {"layerName": "Anzahl_Fahrraeder_Zaehlfeld_1-Tag"}}]}
+        for tid in level]}
+    requests = []
+
+    def replay(url: str, timeout: float) -> dict:
+        requests.append(unquote(url))
+        if "/Things" in url:
+            return things
+        tid = unquote(url).split("Datastreams(")[1].split(")")[0][:-1]
+        values = []
+        for k, day in enumerate(days):
+            weekend = k % 7 in (5, 6)
+            count = rng.poisson(level[tid] * (0.6 if weekend else 1.0))
+            values.append({"@iot.id": k, "phenomenonTime": f"{day}T00:00:00+01:00/"
+                           f"{np.datetime64(day) + np.timedelta64(1, 'D')}T00:00:00+01:00",
+                           "result": int(count)})
+        return {"value": values}
+
+    monkeypatch.setattr(sta, "urllib_get", replay)
+    processor = CyclingVolumesProcessor({"name": "cycling-volumes", "allowed_hrefs": [root]})
+    _, out = processor.execute({
+        "counts": {"sensorthings": root, "layer_name": "Anzahl_Fahrraeder_Zaehlfeld_1-Tag"},
+        "federal_state": "HH", "time_series": False})
+    assert any("/Things" in r for r in requests) and any("Observations" in r for r in requests)
+    stations = {f["properties"]["station_id"]: f for f in out["stations"]["features"]}
+    assert set(stations) == {"7", "8"}
+    assert stations["7"]["geometry"]["type"] == "Point"
+    # the DTV of each station reflects its level (weekday 800 / 300, weekends 60 %)
+    assert 600 < stations["7"]["properties"]["dtv"] < 800
+    assert 220 < stations["8"]["properties"]["dtv"] < 300
+    assert out["summary"]["inputs"]["counts"]["records"] == 300
