@@ -373,6 +373,18 @@ def wait_until(probe, done, timeout: float = 30.0, interval: float = 0.05, what:
     return value
 
 
+def finished_job(client, response, timeout: float = 120.0) -> tuple[dict, dict]:
+    """Poll the job of a ``201`` async response until it ends; its final status and results."""
+    assert response.status_code == 201, response.get_data(as_text=True)
+    job = "/jobs/" + response.headers["Location"].rsplit("/jobs/", 1)[1]
+    status = wait_until(lambda: client.get(job + "?f=json").get_json(),
+                        lambda s: s["status"] in ("successful", "failed", "dismissed"),
+                        timeout=timeout, interval=0.1, what=f"job {job}")
+    results = client.get(job + "/results?f=json").get_json() if (
+        status["status"] == "successful") else {}
+    return status, results
+
+
 # --- importers and results collections (tests/unit/test_io_*, tests/realdata/test_import_*,
 # tests/api/test_publish*) -----------------------------------------------------------------
 

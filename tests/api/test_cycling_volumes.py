@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import fiona
 import numpy as np
 import pytest
+from conftest import finished_job
 
 EXECUTE = "/processes/cycling-volumes/execution"
 SHARED = Path(__file__).parents[2].parent / "shared" / "data"
@@ -163,18 +163,9 @@ def test_top_corridor_is_the_official_route_axis(example):
 def test_async_execution_reports_progress(client):
     response = execute(client, {"counts": fc(*series()), "federal_state": "HH"},
                        Prefer="respond-async")
-    assert response.status_code == 201
-    job = "/jobs/" + response.headers["Location"].rsplit("/jobs/", 1)[1]
-    deadline = time.monotonic() + 120
-    status = {}
-    while time.monotonic() < deadline:
-        status = client.get(job + "?f=json").get_json()
-        if status["status"] in ("successful", "failed"):
-            break
-        time.sleep(0.1)
+    status, result = finished_job(client, response)
     assert status["status"] == "successful", status
     assert status["progress"] == 100
-    result = client.get(job + "/results?f=json").get_json()
     assert result["summary"]["analyses"] == ["counters"]
     assert len(result["time_series"]["S1"]["daily"]["date"]) == 120
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import finished_job
 
 from cut_processes.cli import main
 
@@ -94,18 +94,9 @@ def test_building_without_any_evidence_is_not_guessed(client):
 def test_async_execution_reports_progress(client):
     response = execute(client, {"buildings": {"collection": "buildings", "bbox": BBOX},
                                 "height_raster": "demo"}, Prefer="respond-async")
-    assert response.status_code == 201
-    job = "/jobs/" + response.headers["Location"].rsplit("/jobs/", 1)[1]
-    deadline = time.monotonic() + 120
-    status = {}
-    while time.monotonic() < deadline:
-        status = client.get(job + "?f=json").get_json()
-        if status["status"] in ("successful", "failed"):
-            break
-        time.sleep(0.1)
+    status, result = finished_job(client, response)
     assert status["status"] == "successful", status
     assert status["progress"] == 100
-    result = client.get(job + "/results?f=json").get_json()
     assert result["summary"]["buildings"] > 10
 
 
