@@ -222,7 +222,9 @@ def test_floor_count_on_memory_layer(provider, live_server):
     assert by_id["t1"]["storeys_estimated"] >= 1
     assert json.loads(by_id["t1"]["storeys_range"])[0] >= 1
     assert layer.crs().authid() == "EPSG:4326"
-    assert any(0 < v < 100 for v in feedback.progress_values)
+    # Three buildings take milliseconds: the job may end before the first poll, so only the
+    # final progress is certain here (progress while a job runs: test_echo_with_progress).
+    assert feedback.progress_values and feedback.progress_values[-1] == 100
 
 
 def test_in_a_model_and_in_batch(provider, live_server):
