@@ -235,6 +235,8 @@ LINE = {"type": "LineString", "coordinates": [[9.93, 53.55], [9.931, 53.5505]]}
         ({"counts": {"sensorthings": "https://iot.hamburg.de/v1.1"}}, "counts", "not allowed"),
         ({"counts": "datum;nix\n1;2\n"}, "counts", "missing columns"),
         ({"counts": {"collection": "nope"}}, "counts", "unknown collection"),
+        ({"counts": {"collection": "bike-counts", "filter": "station_id = = 'x'"}}, "counts",
+         "invalid CQL2 filter"),
         ({"federal_state": "XX", "counts": fc(count("A", "2024-01-01", 3))}, "federal_state",
          "is not one of"),
         ({"counts": fc(*series(days=80)), "fit_until": "2024-02-30"}, "fit_until",

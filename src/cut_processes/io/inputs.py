@@ -199,8 +199,10 @@ def _read_collection(name: str, value: dict, context: ResolveContext) -> tuple:
         raise InputProblem(name, "filter must be CQL2 text")
     try:
         result = context.collection_reader(collection, bbox, cql, context.max_features + 1)
-    except InputProblem:
-        raise
+    except InputProblem as problem:  # the reader names the collection; the user named the input
+        if problem.input_name == name:
+            raise
+        raise InputProblem(name, f"collection {collection!r}: {problem.problem}") from problem
     except LookupError as err:
         raise InputProblem(name, str(err)) from err
     features = result["features"]
