@@ -98,6 +98,8 @@ def test_few_other_station_days_are_flagged(metrics):
     detection = metrics["detection"]
     # days with counts above zero: false alarms (and real drops) must stay under 2 %
     assert detection["other_flagged_share_excluding_zero_counts"] < 0.02
+    # drops and surges only (outages are counter faults, not false alarms)
+    assert detection["other_flagged_share_not_outage"] < 0.02
     # over all days, the found outages (zero counts) count too
     assert detection["other_flagged_share"] < 0.025
 

@@ -1915,6 +1915,7 @@ def evaluate_munich(data_dir: str | Path | None = None) -> dict[str, Any]:
     # the detector over 2017-2023, fitted on all years
     detection = {}
     other_days = other_flagged = other_days_nonzero = other_flagged_nonzero = 0
+    other_flagged_not_outage = 0
     flagged_by_station = {}
     for series in all_series:
         result = analyse_station(series)
@@ -1961,6 +1962,8 @@ def evaluate_munich(data_dir: str | Path | None = None) -> dict[str, Any]:
         other_flagged += int((other & flagged).sum())
         other_days_nonzero += int((other & (result.counts > 0)).sum())
         other_flagged_nonzero += int((other & flagged & (result.counts > 0)).sum())
+        outage = np.array([f == "outage" for f in result.flags], dtype=bool)
+        other_flagged_not_outage += int((other & flagged & ~outage).sum())
         flagged_by_station[series.station_id] = {
             "station_days": int(other.sum()),
             "flagged": int((other & flagged).sum()),
@@ -2004,6 +2007,11 @@ def evaluate_munich(data_dir: str | Path | None = None) -> dict[str, Any]:
             "other_station_days_with_counts_above_zero": other_days_nonzero,
             "other_flagged_with_counts_above_zero": other_flagged_nonzero,
             "other_flagged_share_excluding_zero_counts": round(share_nonzero, 4),
+            # outages (zero, below 5 % of the expectation, flat lines) are counter faults,
+            # not false alarms: the days flagged as drop or surge are the candidates for those
+            "other_flagged_not_outage": other_flagged_not_outage,
+            "other_flagged_share_not_outage": round(
+                other_flagged_not_outage / other_days if other_days else 0.0, 4),
             "bar_share": FALSE_FLAG_SHARE_MAX,
             "bar_share_met_excluding_zero_counts": bool(share_nonzero < FALSE_FLAG_SHARE_MAX),
             "bar_share_met_all_days": bool(share < FALSE_FLAG_SHARE_MAX),
