@@ -87,15 +87,9 @@ from typing import Any
 import numpy as np
 
 from cut_processes.analysis.calendar_de import CalendarFeatures, calendar_features
+from cut_processes.io.counters import WEATHER_FIELDS
 from cut_processes.io.inputs import InputProblem
 
-WEATHER_FIELDS = (
-    "min_temperature_c",
-    "max_temperature_c",
-    "precipitation_mm",
-    "cloud_cover_percent",
-    "sunshine_hours",
-)
 ANOMALY_KINDS = ("outage", "drop", "surge", "level_shift")
 METHOD = "robust log-linear regression (IRLS, Tukey bisquare) of log(1 + daily count)"
 

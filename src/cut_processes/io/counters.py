@@ -79,6 +79,8 @@ _WEATHER = {
     "cloud_cover_percent": "bewoelkung",
     "sunshine_hours": "sonnenstunden",
 }
+#: The day's weather of a count record (the names every cycling analysis uses).
+WEATHER_FIELDS = tuple(_WEATHER)
 
 
 def _csv_rows(path: Path, required: Sequence[str], what: str):

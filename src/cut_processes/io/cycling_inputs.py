@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from cut_processes.io.counters import WEATHER_FIELDS
 from cut_processes.io.inputs import (
     ANALYSIS_CRS,
     FeatureSet,
@@ -57,13 +58,6 @@ from cut_processes.io.records import (
     transformer,
 )
 
-WEATHER_FIELDS = (
-    "min_temperature_c",
-    "max_temperature_c",
-    "precipitation_mm",
-    "cloud_cover_percent",
-    "sunshine_hours",
-)
 #: How many repaired/rejected records a result lists by reason (all are counted).
 LISTED = 20
 
