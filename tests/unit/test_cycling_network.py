@@ -485,3 +485,14 @@ def test_demo_district_leave_one_station_out(demo_dir):
     assert check["segments_median_abs_error_pct"] < 35
     assert 0.6 <= check["segments_interval_coverage"] <= 0.97
     assert 0.6 <= check["loso_interval_coverage"] <= 0.97
+
+
+def test_segments_shorter_than_the_snap_tolerance_form_no_corridor():
+    # six 0.5 m pieces collapse onto one node when snapped at 1 m: before, they became
+    # corridors of their own with an empty GeometryCollection as geometry
+    tiny = [line((0.0, y), (0.0, y + 0.5)) for y in np.arange(0.0, 3.0, 0.5)]
+    lines = np.array([*tiny, line((0.0, 3.0), (0.0, 333.0))], dtype=object)
+    found = cn.build_corridors(lines, np.full(len(lines), 20.0), top_n=20)
+    assert [c.segments.tolist() for c in found] == [[6]]
+    assert found[0].geometry.geom_type == "LineString"
+    assert 330.0 <= found[0].geometry.length <= 333.0

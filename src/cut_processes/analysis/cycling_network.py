@@ -881,6 +881,11 @@ def build_corridors(
     heavy = (vol >= min_volume) & (vol > 0)
 
     node, node_xy, ends, first_last, coords, owner = _endpoint_nodes(lines, snap_tolerance_m)
+    # snapped geometries: first/last coordinate moved onto the node, so chains merge
+    snapped = _snapped_lines(np.arange(n), n, node, node_xy, first_last, coords, owner)
+    # a segment shorter than the snap tolerance collapses onto its node: it is a point of the
+    # network, not a part of any corridor
+    heavy &= shapely.length(snapped) > 0
     degree = np.bincount(node)
     a, b = _candidate_pairs(node)
     seg_a, seg_b = a % n, b % n
@@ -895,8 +900,6 @@ def build_corridors(
     joined = _match_greedily(a, b, score, 2 * n)
     a, seg_a, seg_b = a[joined], seg_a[joined], seg_b[joined]
     label = _components(seg_a, seg_b, n)
-    # snapped geometries: first/last coordinate moved onto the node, so chains merge
-    snapped = _snapped_lines(np.arange(n), n, node, node_xy, first_last, coords, owner)
     if len(a) and min_straightness > 0:
         fold = _folds(snapped, label, seg_a, node_xy[node[a]], fold_window_m, min_straightness)
         if fold.any():

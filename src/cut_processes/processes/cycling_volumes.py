@@ -518,7 +518,7 @@ class CyclingVolumesProcessor(CutProcessor):
         summary["corridors"] = report
         by_rank = {r["rank"]: r for r in (overlap or {}).get("corridors", [])}
         features = []
-        geoms = to_crs84(np.array([_lines_only(c.geometry) for c in found], dtype=object))
+        geoms = to_crs84(np.array([c.geometry for c in found], dtype=object))
         for corridor, geom in zip(found, geoms, strict=True):
             props = corridor.properties()
             props["volume_unit"] = network.volume_unit
@@ -743,16 +743,6 @@ def _stations_output(stations: Stations | None, results: dict[str, Any],
                          "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
                          "properties": props})
     return {"type": "FeatureCollection", "features": features}
-
-
-def _lines_only(geometry: Any) -> Any:
-    """A corridor as LineString or MultiLineString (snapping very short segments can leave
-    points in a collection)."""
-    if geometry.geom_type in ("LineString", "MultiLineString"):
-        return geometry
-    parts = [g for g in shapely.get_parts(geometry) if g.geom_type == "LineString"]
-    merged = shapely.line_merge(shapely.multilinestrings(parts)) if parts else geometry
-    return merged
 
 
 def _check_dates(inputs: dict[str, Any]) -> None:
