@@ -328,13 +328,12 @@ def test_counts_that_miss_the_segments_period_exclude_their_station(client):
 
 
 def test_incomplete_days_are_not_taken_as_counted():
-    from cut_processes.processes.cycling_volumes import _counted_per_day
+    from cut_processes.analysis.cycling_network import counted_per_day
 
-    station = {"daily": {"date": ["2024-03-04", "2024-03-05"], "count": [100.0, 40.0],
-                         "expected": [100.0, 90.0], "flag": [None, None],
-                         "complete": [True, False]}}
+    daily = {"date": ["2024-03-04", "2024-03-05"], "count": [100.0, 40.0],
+             "expected": [100.0, 90.0], "flag": [None, None], "complete": [True, False]}
     days = np.array(["2024-03-04", "2024-03-05"], dtype="datetime64[D]")
-    counted, coverage = _counted_per_day(station, days)
+    counted, coverage = counted_per_day(daily, days)
     assert coverage == 1.0 and counted == 95.0  # the half-counted day takes the model's 90
 
 

@@ -44,6 +44,14 @@ heavy_share=0.5, step_m=1.0) -> dict``
     ``length_near(lines, official_lines, *, buffer_m=20.0, step_m=1.0, official_names=None)``
     gives the same measure for any lines (e.g. the whole network, as a baseline).
 
+``NetworkVolumes.from_rows(segment_ids, geometries, rides, days, periods, names, road_classes)``
+    Rows per segment and period aggregated per segment id: ``rides_total``, ``rides_per_day``
+    over all the periods' days, ``weekly`` volumes, ``days``; ``.stability(corridors, top_n)``.
+
+``counted_per_day(daily, days) -> (cyclists per day or None, coverage)``
+    A counting station's mean over the segments' days (counted where complete and unflagged,
+    else the model's expectation), for :func:`calibrate`.
+
 ``rank_stability(weeks, *, top_sets=None, corridors=None, segment_lengths=None) -> dict``
     Spearman rank correlation of segment volumes between consecutive weeks (segments present in
     both), the length-weighted Jaccard overlap of the weeks' top-corridor segment sets, and the
@@ -694,6 +702,106 @@ def calibrate(
         rides,
         classes,
     )
+
+
+#: Share of the segments' days a station's series must cover to calibrate them.
+MIN_COVERAGE = 0.5
+
+
+def counted_per_day(
+    daily: Mapping[str, Sequence[Any]], days: np.ndarray
+) -> tuple[float | None, float]:
+    """A station's mean daily count over the segments' ``days`` and the share of those days its
+    series covers: a day's count where it is complete and not flagged, else the model's
+    expectation. None when less than :data:`MIN_COVERAGE` of the days is covered.
+
+    :param daily: the station's daily series as the counter analysis gives it
+        (``StationResult.to_json()["daily"]``: ``date``, ``count``, ``expected``, ``flag``,
+        optional ``complete``).
+    """
+    dates = np.array(daily["date"], dtype="datetime64[D]")
+    if not len(days) or not len(dates):
+        return None, 0.0
+    pos = np.searchsorted(dates, days)
+    inside = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == days)
+    coverage = float(inside.mean())
+    if coverage < MIN_COVERAGE:
+        return None, coverage
+    complete = daily.get("complete")
+    values = []
+    for p in pos[inside]:
+        count, expected, flag = daily["count"][p], daily["expected"][p], daily["flag"][p]
+        whole = complete is None or complete[p]
+        if count is not None and flag is None and whole:
+            values.append(count)
+        elif expected is not None:
+            values.append(expected)
+    return (float(np.mean(values)) if values else None), coverage
+
+
+class NetworkVolumes:
+    """Crowdsourced segment volumes aggregated per segment id over the periods given.
+
+    Build with :meth:`from_rows` (one row per segment and period). ``rides_total`` is the sum
+    over the periods, ``rides_per_day`` that over all the periods' days (a segment missing
+    from a period counts 0 there), ``weekly`` the rides per day per period and segment id;
+    ``calibration`` and ``station_match`` are filled by the caller once calibrated.
+    """
+
+    @classmethod
+    def from_rows(cls, segment_ids, geometries, rides, days, periods, names, road_classes):
+        """:param periods: the first day of each row's period ('' when none is given);
+        ``days``: the period's length in days (1 without a period)."""
+        self = cls()
+        order: dict[str, int] = {}
+        first_rows: list[int] = []
+        for row, sid in enumerate(segment_ids):
+            if sid not in order:
+                order[sid] = len(order)
+                first_rows.append(row)
+        n = len(order)
+        self.segment_ids = list(order)
+        first = np.array(first_rows, dtype=int)
+        self.geometries = geometries[first]
+        self.lengths = shapely.length(self.geometries)
+        self.names = [names[i] for i in first]
+        self.road_classes = [road_classes[i] for i in first]
+        self.periods = sorted(set(periods))
+        self.dated = self.periods != [""]
+        self.volume_unit = ("crowdsourced rides per day" if self.dated
+                            else "crowdsourced rides per period (the segments have no dates)")
+        span = {p: d for p, d in zip(periods, days, strict=True)}
+        self.period_days = float(sum(span[p] for p in self.periods))
+        covered = [np.arange(np.datetime64(p), np.datetime64(p) + int(span[p]))
+                   for p in self.periods if p]
+        self.days = (np.unique(np.concatenate(covered)) if covered
+                     else np.array([], "datetime64[D]"))
+        rows = np.array([order[s] for s in segment_ids])
+        self.rides_total = np.bincount(rows, weights=rides, minlength=n)
+        self.rides_per_day = self.rides_total / self.period_days
+        self.weekly: dict[str, dict[str, float]] = {p: {} for p in self.periods}
+        for sid, p, r, d in zip(segment_ids, periods, rides,
+                                days, strict=True):
+            self.weekly[p][sid] = r / d
+        self.calibration: Calibration | None = None
+        self.station_match: dict[str, tuple[int, float]] = {}
+        return self
+
+    def stability(self, corridors: Sequence[Corridor], top_n: int) -> dict[str, Any]:
+        """Week-to-week stability (:func:`rank_stability`) with each period's own top
+        corridors and the given corridors held fixed."""
+        lengths = dict(zip(self.segment_ids, self.lengths.tolist(), strict=True))
+        index = {s: i for i, s in enumerate(self.segment_ids)}
+        top_sets = {}
+        for period, volumes in self.weekly.items():
+            rows = np.array([index[s] for s in volumes])
+            week_volume = np.zeros(len(self.segment_ids))
+            week_volume[rows] = list(volumes.values())
+            week = build_corridors(self.geometries, week_volume, names=self.names, top_n=top_n)
+            top_sets[period] = {self.segment_ids[i] for c in week for i in c.segments}
+        fixed = [{self.segment_ids[i] for i in c.segments} for c in corridors]
+        return rank_stability(self.weekly, top_sets=top_sets, corridors=fixed,
+                              segment_lengths=lengths)
 
 
 # --- corridors ---------------------------------------------------------------------------------

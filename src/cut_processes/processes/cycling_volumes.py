@@ -23,9 +23,9 @@ import numpy as np
 import shapely
 
 from cut_processes.analysis import cycling_counts, cycling_network
+from cut_processes.analysis.cycling_network import NetworkVolumes
 from cut_processes.io.cycling_inputs import (
     Counts,
-    Segments,
     Stations,
     read_counts,
     read_routes,
@@ -354,7 +354,9 @@ class CyclingVolumesProcessor(CutProcessor):
             station_results = self._counters(inputs, counts, stations, summary)
         network = None
         if "network" in analyses or "corridors" in analyses:
-            network = _Network(segments)
+            network = NetworkVolumes.from_rows(
+                segments.segment_ids, segments.geometries, segments.rides, segments.days,
+                segments.periods, segments.names, segments.road_classes)
         if "network" in analyses:
             self.progress(60, "calibrating the network")
             self._calibrate(inputs, network, stations, station_results, summary)
@@ -374,7 +376,7 @@ class CyclingVolumesProcessor(CutProcessor):
                 sid: {"forecast": res.get("forecast")} for sid, res in station_results.items()
             }
         if network is not None:
-            result["segments"] = network.output()
+            result["segments"] = _segments_output(network)
         if corridors is not None:
             result["corridors"] = corridors
         result["summary"] = summary
@@ -446,7 +448,7 @@ class CyclingVolumesProcessor(CutProcessor):
         return out
 
     # -- network ----------------------------------------------------------------------------
-    def _calibrate(self, inputs, network: _Network, stations, station_results, summary):
+    def _calibrate(self, inputs, network: NetworkVolumes, stations, station_results, summary):
         matches: list[tuple[str, int, float]] = []
         report: dict[str, Any] = {"periods": network.periods}
         not_covered: list[dict[str, str]] = []
@@ -470,11 +472,13 @@ class CyclingVolumesProcessor(CutProcessor):
             for sid, (seg, _) in network.station_match.items():
                 if sid not in station_results:
                     continue
-                counted, coverage = _counted_per_day(station_results[sid], network.days)
+                counted, coverage = cycling_network.counted_per_day(
+                    station_results[sid]["daily"], network.days)
                 if counted is None:
                     not_covered.append({"station_id": sid, "reason": (
                         f"its counts cover {coverage:.0%} of the segments' "
-                        f"{len(network.days)} days (at least {MIN_COVERAGE:.0%} needed)")})
+                        f"{len(network.days)} days (at least "
+                        f"{cycling_network.MIN_COVERAGE:.0%} needed)")})
                     continue
                 matches.append((sid, seg, counted))
         network.calibration = cycling_network.calibrate(
@@ -487,7 +491,7 @@ class CyclingVolumesProcessor(CutProcessor):
         summary["network"] = report
 
     # -- corridors --------------------------------------------------------------------------
-    def _corridors(self, inputs, network: _Network, routes, summary):
+    def _corridors(self, inputs, network: NetworkVolumes, routes, summary):
         top_n = inputs["top_n"]
         found = cycling_network.build_corridors(
             network.geometries, network.rides_per_day, names=network.names, top_n=top_n)
@@ -586,112 +590,29 @@ def _analyses(inputs: dict[str, Any]) -> list[str]:
     return [a for a in ANALYSES if a in requested]
 
 
-#: Share of the segments' days a station's series must cover to calibrate them.
-MIN_COVERAGE = 0.5
-
-
-def _counted_per_day(station: dict[str, Any], days: np.ndarray) -> tuple[float | None, float]:
-    """A station's mean daily count over the segments' days and the share of those days its
-    series covers: a day's count where it is complete and not flagged, else the model's
-    expectation. None when less than :data:`MIN_COVERAGE` of the days is covered."""
-    daily = station["daily"]
-    dates = np.array(daily["date"], dtype="datetime64[D]")
-    if not len(days) or not len(dates):
-        return None, 0.0
-    pos = np.searchsorted(dates, days)
-    inside = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == days)
-    coverage = float(inside.mean())
-    if coverage < MIN_COVERAGE:
-        return None, coverage
-    complete = daily.get("complete")
-    values = []
-    for p in pos[inside]:
-        count, expected, flag = daily["count"][p], daily["expected"][p], daily["flag"][p]
-        whole = complete is None or complete[p]
-        if count is not None and flag is None and whole:
-            values.append(count)
-        elif expected is not None:
-            values.append(expected)
-    return (float(np.mean(values)) if values else None), coverage
-
-
-class _Network:
-    """Segments aggregated per segment id over the periods given."""
-
-    def __init__(self, segments: Segments):
-        self.source = segments
-        order: dict[str, int] = {}
-        first_rows: list[int] = []
-        for row, sid in enumerate(segments.segment_ids):
-            if sid not in order:
-                order[sid] = len(order)
-                first_rows.append(row)
-        n = len(order)
-        self.segment_ids = list(order)
-        first = np.array(first_rows, dtype=int)
-        self.geometries = segments.geometries[first]
-        self.lengths = shapely.length(self.geometries)
-        self.names = [segments.names[i] for i in first]
-        self.road_classes = [segments.road_classes[i] for i in first]
-        self.periods = sorted(set(segments.periods))
-        self.dated = self.periods != [""]
-        self.volume_unit = ("crowdsourced rides per day" if self.dated
-                            else "crowdsourced rides per period (the segments have no dates)")
-        span = {p: d for p, d in zip(segments.periods, segments.days, strict=True)}
-        self.period_days = float(sum(span[p] for p in self.periods))
-        days = []
-        for p in self.periods:
-            if p:
-                days.append(np.arange(np.datetime64(p), np.datetime64(p) + int(span[p])))
-        self.days = np.unique(np.concatenate(days)) if days else np.array([], "datetime64[D]")
-        rows = np.array([order[s] for s in segments.segment_ids])
-        self.rides_total = np.bincount(rows, weights=segments.rides, minlength=n)
-        self.rides_per_day = self.rides_total / self.period_days
-        self.weekly: dict[str, dict[str, float]] = {p: {} for p in self.periods}
-        for sid, p, r, d in zip(segments.segment_ids, segments.periods, segments.rides,
-                                segments.days, strict=True):
-            self.weekly[p][sid] = r / d
-        self.calibration = None
-        self.station_match: dict[str, tuple[int, float]] = {}
-
-    def stability(self, corridors, top_n: int) -> dict[str, Any]:
-        lengths = dict(zip(self.segment_ids, self.lengths.tolist(), strict=True))
-        index = {s: i for i, s in enumerate(self.segment_ids)}
-        top_sets = {}
-        for period, volumes in self.weekly.items():
-            rows = np.array([index[s] for s in volumes])
-            week_volume = np.zeros(len(self.segment_ids))
-            week_volume[rows] = list(volumes.values())
-            week = cycling_network.build_corridors(self.geometries, week_volume,
-                                                   names=self.names, top_n=top_n)
-            top_sets[period] = {self.segment_ids[i] for c in week for i in c.segments}
-        fixed = [{self.segment_ids[i] for i in c.segments} for c in corridors]
-        return cycling_network.rank_stability(self.weekly, top_sets=top_sets, corridors=fixed,
-                                              segment_lengths=lengths)
-
-    def output(self) -> dict[str, Any]:
-        geoms = to_crs84(self.geometries)
-        cal = self.calibration
-        features = []
-        for i, sid in enumerate(self.segment_ids):
-            props: dict[str, Any] = {
-                "segment_id": sid,
-                "name": self.names[i],
-                "road_class": self.road_classes[i],
-                "length_m": round(float(self.lengths[i]), 1),
-                ("rides_per_day" if self.dated else "rides"): round(
-                    float(self.rides_per_day[i]), 3),
-            }
-            if cal is not None:
-                props["relative_volume"] = _num(cal.relative_volume[i], 3)
-                props["cyclists_estimated"] = _num(cal.cyclists_estimated[i], 1)
-                props["cyclists_low"] = _num(cal.cyclists_low[i], 1)
-                props["cyclists_high"] = _num(cal.cyclists_high[i], 1)
-                props["calibration"] = str(cal.calibration[i])
-            features.append({"type": "Feature", "id": sid,
-                             "geometry": shapely.geometry.mapping(geoms[i]),
-                             "properties": props})
-        return {"type": "FeatureCollection", "features": features}
+def _segments_output(network: NetworkVolumes) -> dict[str, Any]:
+    geoms = to_crs84(network.geometries)
+    cal = network.calibration
+    features = []
+    for i, sid in enumerate(network.segment_ids):
+        props: dict[str, Any] = {
+            "segment_id": sid,
+            "name": network.names[i],
+            "road_class": network.road_classes[i],
+            "length_m": round(float(network.lengths[i]), 1),
+            ("rides_per_day" if network.dated else "rides"): round(
+                float(network.rides_per_day[i]), 3),
+        }
+        if cal is not None:
+            props["relative_volume"] = _num(cal.relative_volume[i], 3)
+            props["cyclists_estimated"] = _num(cal.cyclists_estimated[i], 1)
+            props["cyclists_low"] = _num(cal.cyclists_low[i], 1)
+            props["cyclists_high"] = _num(cal.cyclists_high[i], 1)
+            props["calibration"] = str(cal.calibration[i])
+        features.append({"type": "Feature", "id": sid,
+                         "geometry": shapely.geometry.mapping(geoms[i]),
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _num(value: float, digits: int) -> float | None:
@@ -699,7 +620,7 @@ def _num(value: float, digits: int) -> float | None:
 
 
 def _stations_output(stations: Stations | None, results: dict[str, Any],
-                     network: _Network | None, only: list[str] | None) -> dict[str, Any]:
+                     network: NetworkVolumes | None, only: list[str] | None) -> dict[str, Any]:
     ids = list(stations.ids) if stations is not None else []
     known = set(ids)
     ids += [sid for sid in results if sid not in known]
