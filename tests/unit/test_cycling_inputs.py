@@ -309,3 +309,15 @@ def test_counts_screening_and_local_times():
     with pytest.raises(InputProblem, match="direction"):
         read_counts(fc(feat({"station_id": "A", "date": "2024-05-01", "count": 3,
                              "direction": {"x": 1}})), CTX)
+
+
+def test_every_process_input_honours_the_crs_member_and_refuses_projected_crs84():
+    from cut_processes.io.inputs import resolve_features
+
+    square = [[562000, 5934000], [562010, 5934000], [562010, 5934010], [562000, 5934000]]
+    polygon = {"type": "Polygon", "coordinates": [square]}
+    features = resolve_features("buildings", fc(feat({"id": "b"}, polygon),
+                                                crs="urn:ogc:def:crs:EPSG::25832"), CTX)
+    assert features.geometries[0].bounds[0] == pytest.approx(562000)
+    with pytest.raises(InputProblem, match="outside longitude/latitude"):
+        resolve_features("buildings", fc(feat({"id": "b"}, polygon)), CTX)

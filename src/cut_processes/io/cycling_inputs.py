@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,14 @@ from cut_processes.io.inputs import (
     FeatureSet,
     InputProblem,
     ResolveContext,
+    check_feature_crs,
     check_href_allowed,
+    collection_crs,
     local_path,
     resolve_features,
 )
 from cut_processes.io.records import (
     UnreadableFileError,
-    epsg_from_name,
     parse_date,
     parse_datetime,
     parse_number,
@@ -94,12 +94,7 @@ def _inline_features(
     features = collection.get("features")
     if not isinstance(features, list):
         raise InputProblem(name, "the FeatureCollection has no 'features' list")
-    crs_name = ((collection.get("crs") or {}).get("properties") or {}).get("name")
-    srid = 4326
-    if crs_name is not None:
-        srid = epsg_from_name(crs_name)
-        if srid is None:
-            raise InputProblem(name, f"unknown crs {crs_name!r}; use an EPSG code or CRS84")
+    srid = collection_crs(name, collection)
     to_target = transformer(f"EPSG:{srid}", ANALYSIS_CRS) if srid != ANALYSIS_CRS else None
     ids, geoms, props = [], [], []
     for i, item in enumerate(features):
@@ -109,15 +104,8 @@ def _inline_features(
         if not isinstance(properties, dict):
             raise InputProblem(name, f"feature {i}: 'properties' must be an object")
         fid = item.get("id", properties.get("id", i))
+        check_feature_crs(name, fid, item, srid)
         geometry = item.get("geometry")
-        if item.get("crs") is not None or (
-            isinstance(geometry, dict) and geometry.get("crs") is not None
-        ):
-            raise InputProblem(
-                name,
-                f"feature {fid!r} declares its own crs; mixed CRS in one input are not "
-                "supported: give every feature in one CRS (the collection's crs member)",
-            )
         if geometry is None:
             if geometry_required:
                 raise InputProblem(name, f"feature {fid!r} has no geometry")
@@ -125,8 +113,6 @@ def _inline_features(
             geoms.append(None)
             props.append(properties)
             continue
-        if srid == 4326:
-            _check_lon_lat(name, fid, geometry)
         try:
             geom, note = read_geometry(
                 geometry, to_target, expected=expected, point_tolerance_m=point_tolerance_m
@@ -141,27 +127,6 @@ def _inline_features(
     if not ids:
         raise InputProblem(name, "no features: the collection is empty")
     return FeatureSet(ids, np.array(geoms, dtype=object), props, ANALYSIS_CRS)
-
-
-def _check_lon_lat(name: str, fid: Any, geometry: dict[str, Any]) -> None:
-    def positions(coords: Any) -> Iterable[Any]:
-        if isinstance(coords, list | tuple) and coords and isinstance(coords[0], int | float):
-            yield coords
-        elif isinstance(coords, list | tuple):
-            for c in coords:
-                yield from positions(c)
-
-    for pos in positions(geometry.get("coordinates")):
-        if len(pos) >= 2 and isinstance(pos[0], int | float) and isinstance(pos[1], int | float):
-            if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
-                raise InputProblem(
-                    name,
-                    f"feature {fid!r} has coordinates ({pos[0]}, {pos[1]}) outside "
-                    "longitude/latitude: GeoJSON is CRS84 unless the collection names its "
-                    'crs (e.g. "crs": {"type": "name", "properties": {"name": '
-                    '"urn:ogc:def:crs:EPSG::25832"}})',
-                )
-            return  # one position per feature is enough to tell the CRS
 
 
 def _features(

@@ -1,7 +1,9 @@
 """Resolution of process inputs: inline GeoJSON, ``href`` references, collection references.
 
 A feature input may be
-- an inline GeoJSON FeatureCollection (coordinates in CRS84, as GeoJSON says),
+- an inline GeoJSON FeatureCollection (coordinates in CRS84, as GeoJSON says, or in the CRS
+  its legacy ``crs`` member names; projected coordinates without it and features with a
+  ``crs`` of their own are refused),
 - ``{"href": "https://..."}`` to GeoJSON, allowed only when the URL starts with one of the
   server's allow-listed prefixes (``allowed_hrefs``); under ``cut-twin run`` also a local file
   path (GeoJSON, GeoPackage, anything fiona reads),
@@ -23,6 +25,8 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+
+from cut_processes.io.records import epsg_from_name
 
 ANALYSIS_CRS = 25832
 MAX_HREF_BYTES = 256 * 1024 * 1024
@@ -76,12 +80,57 @@ def _reproject(geoms: np.ndarray, source: CRS | int | str, target: int) -> np.nd
     return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(*xy.T)))
 
 
-def _from_geojson(name: str, collection: Any, source_crs: CRS | int | str) -> tuple:
+def collection_crs(name: str, collection: dict[str, Any]) -> int:
+    """EPSG code of an inline FeatureCollection: its legacy ``crs`` member (as Hamburg's
+    exports carry it), else CRS84 (4326), as GeoJSON says."""
+    crs_name = ((collection.get("crs") or {}).get("properties") or {}).get("name")
+    if crs_name is None:
+        return 4326
+    srid = epsg_from_name(crs_name)
+    if srid is None:
+        raise InputProblem(name, f"unknown crs {crs_name!r}; use an EPSG code or CRS84")
+    return srid
+
+
+def check_feature_crs(name: str, fid: Any, feature: dict[str, Any], srid: int) -> None:
+    """Refuse what reprojection would silently get wrong: a feature with a ``crs`` of its own
+    (mixed CRS in one input), and projected coordinates in a CRS84 input."""
+    geometry = feature.get("geometry")
+    if feature.get("crs") is not None or (
+        isinstance(geometry, dict) and geometry.get("crs") is not None
+    ):
+        raise InputProblem(
+            name,
+            f"feature {fid!r} declares its own crs; mixed CRS in one input are not "
+            "supported: give every feature in one CRS (the collection's crs member)",
+        )
+    if srid != 4326 or not isinstance(geometry, dict):
+        return
+    coords = geometry.get("coordinates")
+    while isinstance(coords, list | tuple) and coords and isinstance(coords[0], list | tuple):
+        coords = coords[0]  # the first position is enough to tell the CRS
+    if (
+        isinstance(coords, list | tuple)
+        and len(coords) >= 2
+        and all(isinstance(v, int | float) for v in coords[:2])
+        and not (-180 <= coords[0] <= 180 and -90 <= coords[1] <= 90)
+    ):
+        raise InputProblem(
+            name,
+            f"feature {fid!r} has coordinates ({coords[0]}, {coords[1]}) outside "
+            "longitude/latitude: GeoJSON is CRS84 unless the collection names its "
+            'crs (e.g. "crs": {"type": "name", "properties": {"name": '
+            '"urn:ogc:def:crs:EPSG::25832"}})',
+        )
+
+
+def _from_geojson(name: str, collection: Any) -> tuple:
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise InputProblem(name, "expected a GeoJSON FeatureCollection")
     features = collection.get("features")
     if not isinstance(features, list):
         raise InputProblem(name, "the FeatureCollection has no 'features' list")
+    srid = collection_crs(name, collection)
     ids, geoms, props = [], [], []
     for i, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -90,6 +139,7 @@ def _from_geojson(name: str, collection: Any, source_crs: CRS | int | str) -> tu
         if not isinstance(properties, dict):
             raise InputProblem(name, f"feature {i}: 'properties' must be an object")
         fid = feature.get("id", properties.get("id", i))
+        check_feature_crs(name, fid, feature, srid)
         geometry = feature.get("geometry")
         try:
             geom = shapely.from_geojson(json.dumps(geometry)) if geometry else None
@@ -98,7 +148,7 @@ def _from_geojson(name: str, collection: Any, source_crs: CRS | int | str) -> tu
         ids.append(fid)
         geoms.append(geom)
         props.append(properties)
-    return ids, np.array(geoms, dtype=object), props, source_crs
+    return ids, np.array(geoms, dtype=object), props, srid
 
 
 def _read_file(name: str, path: Path, layer: str | None = None) -> tuple:
@@ -158,7 +208,7 @@ def _fetch_json(name: str, href: str) -> Any:
 def resolve_features(name: str, value: Any, context: ResolveContext) -> FeatureSet:
     """A feature input in any of its three forms, in the analysis CRS."""
     if isinstance(value, dict) and value.get("type") == "FeatureCollection":
-        ids, geoms, props, crs = _from_geojson(name, value, 4326)
+        ids, geoms, props, crs = _from_geojson(name, value)
     elif isinstance(value, dict) and "href" in value:
         href = str(value["href"])
         path = local_path(name, href, context)
@@ -166,7 +216,7 @@ def resolve_features(name: str, value: Any, context: ResolveContext) -> FeatureS
             ids, geoms, props, crs = _read_file(name, path, value.get("layer"))
         else:
             check_href_allowed(name, href, context)
-            ids, geoms, props, crs = _from_geojson(name, _fetch_json(name, href), 4326)
+            ids, geoms, props, crs = _from_geojson(name, _fetch_json(name, href))
     elif isinstance(value, dict) and "collection" in value:
         ids, geoms, props, crs = _read_collection(name, value, context)
     else:
