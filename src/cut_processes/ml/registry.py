@@ -233,29 +233,21 @@ class LoadedModel:
             chosen = list(classes) if classes is not None else self.run(X)["label"].ravel()
             if len(chosen) != X.shape[0]:
                 raise ValueError(f"classes: {len(chosen)} labels for {X.shape[0]} rows")
-            columns = _label_columns(chosen, outputs, self.ref)
+            lookup = {_plain(label): i for i, label in enumerate(outputs)}
+            try:
+                columns = [lookup[_plain(label)] for label in chosen]
+            except KeyError as err:
+                raise ValueError(f"classes: {err.args[0]!r} is not a label of {self.ref}") from err
         else:
-            columns = np.zeros(X.shape[0], dtype=np.int64)
-        weights = explainer.column_contributions(X, columns)
+            columns = [0] * X.shape[0]
+        names = self.card.features
+        weights = explainer.column_contributions(X, np.asarray(columns, dtype=np.int64))
         order = np.argsort(-np.abs(weights), axis=1, kind="stable")[:, : max(0, top)]
         picked = np.take_along_axis(weights, order, axis=1)
-        # One fancy-index and two tolist() calls instead of a Python call per weight.
-        names = np.asarray(self.card.features, dtype=object)[order].tolist()
-        return [list(zip(n, w, strict=True)) for n, w in zip(names, picked.tolist(), strict=True)]
-
-
-def _label_columns(chosen: Sequence[Any], outputs: Sequence[Any], ref: str) -> np.ndarray:
-    """The output column of each row's label; labels are looked up once per distinct value."""
-    lookup = {_plain(label): i for i, label in enumerate(outputs)}
-    try:
-        distinct, inverse = np.unique(np.asarray(chosen), return_inverse=True)
-    except TypeError:  # labels of mixed kinds do not sort: one look-up per row
-        distinct, inverse = list(chosen), np.arange(len(chosen))
-    try:
-        table = np.array([lookup[_plain(label)] for label in distinct], dtype=np.int64)
-    except KeyError as err:
-        raise ValueError(f"classes: {err.args[0]!r} is not a label of {ref}") from err
-    return table[np.asarray(inverse).ravel()] if len(table) else np.zeros(0, dtype=np.int64)
+        return [
+            [(names[i], float(w)) for i, w in zip(row_order, row_weights, strict=True)]
+            for row_order, row_weights in zip(order.tolist(), picked.tolist(), strict=True)
+        ]
 
 
 def _plain(label: Any) -> Any:
