@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import fiona
+import holidays
 import numpy as np
 import pytest
 from shapely import box, line_merge, unary_union
@@ -18,14 +19,11 @@ from cut_processes.demo.cycling import (
     ANOMALIES,
     COUNT_END,
     COUNT_START,
-    PUBLIC_HOLIDAYS,
-    SCHOOL_HOLIDAYS,
     SEGMENT_FIELDS,
     STATION_FIELDS,
     WEEKS,
     Network,
     build_cycling,
-    school_holiday,
 )
 from cut_processes.demo.layout import build_blocks
 from cut_processes.demo.streets import build_streets
@@ -213,13 +211,14 @@ def test_counts_follow_calendar_and_weather(counts, daily, truth):
     weather = {c["date"]: (c["precipitation_mm"], c["max_temperature_c"]) for c in counts}
     clean = {s: {d: n for d, n in days.items() if truth[(s, d)]["anomaly"] is None}
              for s, days in daily.items()}  # fmt: skip
+    public = holidays.Germany(subdiv="HH", years=[COUNT_START.year, COUNT_END.year])
     commuter_stations = 0
     for station, days in clean.items():
         dates = {d: date.fromisoformat(d) for d in days}
         weekday = [n for d, n in days.items() if dates[d].weekday() < 5
-                   and dates[d] not in PUBLIC_HOLIDAYS]  # fmt: skip
+                   and dates[d] not in public]  # fmt: skip
         weekend = [n for d, n in days.items() if dates[d].weekday() >= 5]
-        holiday = [n for d, n in days.items() if dates[d] in PUBLIC_HOLIDAYS]
+        holiday = [n for d, n in days.items() if dates[d] in public]
         july = [n for d, n in days.items() if dates[d].month == 7]
         january = [n for d, n in days.items() if dates[d].month == 1]
         wet = [n for d, n in days.items() if weather[d][0] >= 5 and 3 <= dates[d].month <= 10]
@@ -358,20 +357,3 @@ def test_same_seed_same_data_other_seed_other_data():
         f["properties"]["count"] for f in one.counts
     ]
     assert len(Network(other.segments).nodes) > 100
-
-
-def test_calendar_tables():
-    holidays = pytest.importorskip("holidays")
-    expected = holidays.Germany(subdiv="HH", years=[2024, 2025])
-    assert set(PUBLIC_HOLIDAYS) == set(expected)
-    school = holidays.country_holidays(
-        "DE", subdiv="HH", years=[2024, 2025], categories=("school",)
-    )
-    days = [date.fromordinal(k) for k in range(COUNT_START.toordinal(), COUNT_END.toordinal() + 1)]
-    assert {d for d in days if school_holiday(d)} == set(school)
-    for first, last, name in SCHOOL_HOLIDAYS:
-        assert first <= last and name
-        assert (last - first).days < 45
-    assert [a for a, _, _ in SCHOOL_HOLIDAYS] == sorted(a for a, _, _ in SCHOOL_HOLIDAYS)
-    summer = [(a, b) for a, b, n in SCHOOL_HOLIDAYS if n == "Sommerferien"]
-    assert summer == [(date(2024, 7, 18), date(2024, 8, 28)), (date(2025, 7, 24), date(2025, 9, 3))]

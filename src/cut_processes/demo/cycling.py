@@ -46,6 +46,7 @@ from pyproj import Transformer
 from shapely import LineString, MultiLineString, Point, STRtree, get_parts, line_merge
 from shapely.ops import nearest_points, substring
 
+from cut_processes.analysis.calendar_de import calendar_features
 from cut_processes.demo.constants import CRS, XMAX, XMIN, YMAX, YMIN
 from cut_processes.demo.streets import PRIMARY, RESIDENTIAL, SECONDARY, SERVICE, Street
 from cut_processes.io.counters import COUNT_FIELDS
@@ -60,51 +61,6 @@ FEDERAL_STATE = "HH"
 COUNT_START, COUNT_END = date(2024, 1, 1), date(2025, 12, 31)
 #: First days (Mondays) of the crowdsourced weeks; each week runs Monday..Sunday.
 WEEKS = (date(2025, 3, 10), date(2025, 6, 16), date(2025, 9, 15))
-
-#: Public holidays of Hamburg 2024/2025 (Feiertagsgesetz Hamburg; Reformationstag since 2018).
-PUBLIC_HOLIDAYS = {
-    date(2024, 1, 1): "Neujahr",
-    date(2024, 3, 29): "Karfreitag",
-    date(2024, 4, 1): "Ostermontag",
-    date(2024, 5, 1): "Erster Mai",
-    date(2024, 5, 9): "Christi Himmelfahrt",
-    date(2024, 5, 20): "Pfingstmontag",
-    date(2024, 10, 3): "Tag der Deutschen Einheit",
-    date(2024, 10, 31): "Reformationstag",
-    date(2024, 12, 25): "Erster Weihnachtstag",
-    date(2024, 12, 26): "Zweiter Weihnachtstag",
-    date(2025, 1, 1): "Neujahr",
-    date(2025, 4, 18): "Karfreitag",
-    date(2025, 4, 21): "Ostermontag",
-    date(2025, 5, 1): "Erster Mai",
-    date(2025, 5, 29): "Christi Himmelfahrt",
-    date(2025, 6, 9): "Pfingstmontag",
-    date(2025, 10, 3): "Tag der Deutschen Einheit",
-    date(2025, 10, 31): "Reformationstag",
-    date(2025, 12, 25): "Erster Weihnachtstag",
-    date(2025, 12, 26): "Zweiter Weihnachtstag",
-}
-#: School holidays and school-free bridge days of Hamburg touching 2024/2025, first and last
-#: day, as the Behörde für Schule und Berufsbildung Hamburg published them in its
-#: Ferienordnung (school years 2023/24 to 2025/26).
-SCHOOL_HOLIDAYS = (
-    (date(2023, 12, 22), date(2024, 1, 5), "Weihnachtsferien"),
-    (date(2024, 2, 2), date(2024, 2, 2), "Halbjahrespause"),
-    (date(2024, 3, 18), date(2024, 3, 28), "Frühjahrsferien"),
-    (date(2024, 5, 10), date(2024, 5, 10), "Himmelfahrt (schulfrei)"),
-    (date(2024, 5, 21), date(2024, 5, 24), "Pfingstferien"),
-    (date(2024, 7, 18), date(2024, 8, 28), "Sommerferien"),
-    (date(2024, 10, 4), date(2024, 10, 4), "Brückentag"),
-    (date(2024, 10, 21), date(2024, 11, 1), "Herbstferien"),
-    (date(2024, 12, 20), date(2025, 1, 3), "Weihnachtsferien"),
-    (date(2025, 1, 31), date(2025, 1, 31), "Halbjahrespause"),
-    (date(2025, 3, 10), date(2025, 3, 21), "Frühjahrsferien"),
-    (date(2025, 5, 2), date(2025, 5, 2), "Brückentag"),
-    (date(2025, 5, 26), date(2025, 5, 30), "Himmelfahrtsferien"),
-    (date(2025, 7, 24), date(2025, 9, 3), "Sommerferien"),
-    (date(2025, 10, 20), date(2025, 10, 31), "Herbstferien"),
-    (date(2025, 12, 17), date(2026, 1, 2), "Weihnachtsferien"),
-)
 
 #: Mean daily cyclists (two-year mean) of a street by road class, before the axes.
 BASE_DTV = {PRIMARY: 900.0, SECONDARY: 600.0, RESIDENTIAL: 180.0, SERVICE: 45.0}
@@ -504,10 +460,6 @@ def count_days() -> list[date]:
     return [COUNT_START + timedelta(days=k) for k in range((COUNT_END - COUNT_START).days + 1)]
 
 
-def school_holiday(day: date) -> bool:
-    return any(a <= day <= b for a, b, _ in SCHOOL_HOLIDAYS)
-
-
 @dataclass
 class Weather:
     """One generated daily weather series for the district (Hamburg-like climate)."""
@@ -572,8 +524,10 @@ def day_profiles(days: list[date], weather: Weather) -> tuple[np.ndarray, np.nda
     """Commuter and leisure factors per day (calendar x season x weather), each with mean 1."""
     doy = np.array([d.timetuple().tm_yday for d in days], dtype=float)
     weekday = np.array([d.weekday() for d in days])
-    holiday = np.array([d in PUBLIC_HOLIDAYS for d in days])
-    school = np.array([school_holiday(d) for d in days]) & (weekday < 5) & ~holiday
+    # Hamburg's calendar as the analysis reads it (public and school holidays, `holidays`)
+    calendar = calendar_features(np.array(days, dtype="datetime64[D]"), "HH")
+    holiday = calendar.public_holiday
+    school = calendar.school_holiday & (weekday < 5) & ~holiday
     christmas = np.array([(d.month, d.day) >= (12, 24) or d.timetuple().tm_yday == 1 for d in days])
     commute = np.where(holiday, WEEKDAY_COMMUTE[6], np.take(WEEKDAY_COMMUTE, weekday))
     leisure = np.where(holiday, WEEKDAY_LEISURE[6], np.take(WEEKDAY_LEISURE, weekday))
